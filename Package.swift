@@ -1,0 +1,90 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Targets are split by dependency weight (see README "Layout"): generated API code alone,
+// configuration without gRPC, the unix-socket transport without our logic, and thin
+// executables on top.
+let package = Package(
+  name: "vaccel-device-plugin",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "vaccel-device-plugin", targets: ["vaccel-device-plugin"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+  ],
+  targets: [
+    // Generated from Protos/ by scripts/generate-protos; never edited by hand.
+    .target(
+      name: "KubeletAPI",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    .target(
+      name: "VaccelConfig",
+      dependencies: [
+        .product(name: "Yams", package: "Yams"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .target(
+      name: "GRPCUnixServer",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ]
+    ),
+    .target(
+      name: "DevicePlugin",
+      dependencies: [
+        "KubeletAPI",
+        "VaccelConfig",
+        "GRPCUnixServer",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    .executableTarget(
+      name: "vaccel-device-plugin",
+      dependencies: [
+        "DevicePlugin",
+        "VaccelConfig",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .testTarget(
+      name: "VaccelConfigTests",
+      dependencies: ["VaccelConfig"]
+    ),
+    .testTarget(
+      name: "DevicePluginTests",
+      dependencies: [
+        "DevicePlugin",
+        "KubeletAPI",
+        "VaccelConfig",
+        "GRPCUnixServer",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      exclude: ["Interop"]
+    ),
+  ]
+)
