@@ -1,0 +1,206 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+public import Logging
+import Yams
+
+/// Values given on the command line; nil means "not given".
+public struct ConfigOverrides: Sendable, Equatable {
+  public var configPath: String?
+  public var devicePluginDir: String?
+  public var podResourcesSocket: String?
+  public var runDir: String?
+  public var stateDir: String?
+  public var logLevel: String?
+
+  public init(
+    configPath: String? = nil, devicePluginDir: String? = nil, podResourcesSocket: String? = nil,
+    runDir: String? = nil, stateDir: String? = nil, logLevel: String? = nil
+  ) {
+    self.configPath = configPath
+    self.devicePluginDir = devicePluginDir
+    self.podResourcesSocket = podResourcesSocket
+    self.runDir = runDir
+    self.stateDir = stateDir
+    self.logLevel = logLevel
+  }
+}
+
+/// Builds the configuration from defaults < file < environment < flags and validates it.
+public enum ConfigLoader {
+  /// The environment variables read, beside `NODE_IP` (the tcp endpoint address).
+  public enum Environment {
+    public static let config = "VACCEL_DP_CONFIG"
+    public static let devicePluginDir = "VACCEL_DP_DEVICE_PLUGIN_DIR"
+    public static let podResourcesSocket = "VACCEL_DP_POD_RESOURCES_SOCKET"
+    public static let runDir = "VACCEL_DP_RUN_DIR"
+    public static let stateDir = "VACCEL_DP_STATE_DIR"
+    public static let logLevel = "VACCEL_DP_LOG_LEVEL"
+    public static let nodeIP = "NODE_IP"
+  }
+
+  public static let maxFileBytes = 1 << 20
+
+  public static func load(
+    flags: ConfigOverrides = ConfigOverrides(),
+    environment: [String: String] = [:]
+  ) throws(ConfigError) -> DaemonConfig {
+    var layered = Layered()
+    let path = flags.configPath ?? environment[Environment.config]
+    if let path {
+      layered = try parse(yaml: try readFile(path), source: path)
+    }
+    let env = ConfigOverrides(
+      devicePluginDir: environment[Environment.devicePluginDir],
+      podResourcesSocket: environment[Environment.podResourcesSocket],
+      runDir: environment[Environment.runDir],
+      stateDir: environment[Environment.stateDir],
+      logLevel: environment[Environment.logLevel]
+    )
+    try layered.apply(env) { "environment \(envName(for: $0))" }
+    try layered.apply(flags) { "flag --\(flagName(for: $0))" }
+    for index in layered.config.resources.indices
+    where layered.config.resources[index].transport == .tcp && layered.config.resources[index].nodeIP == nil {
+      layered.config.resources[index].nodeIP = environment[Environment.nodeIP]
+    }
+    try validate(layered)
+    return layered.config
+  }
+
+  /// Parses a config document (without applying overrides or validating cross-field rules).
+  static func parse(yaml: String, source: String) throws(ConfigError) -> Layered {
+    let node: Node?
+    do {
+      node = try Yams.compose(yaml: yaml)
+    } catch {
+      throw ConfigError(source: source, field: "", problem: "not valid YAML: \(error)")
+    }
+    guard let node else {
+      throw ConfigError(source: source, field: "", problem: "the file is empty; it needs at least 'version: v1'")
+    }
+    var root = try YAMLReader(node, source: source, path: "")
+    guard let version = try root.string("version") else {
+      throw root.error("version", "required; the supported version is '\(DaemonConfig.currentVersion)'")
+    }
+    guard version == DaemonConfig.currentVersion else {
+      throw root.error("version", "'\(version)' is not supported; the supported version is '\(DaemonConfig.currentVersion)'")
+    }
+
+    var layered = Layered()
+    var config = DaemonConfig()
+    func mark(_ field: String) { layered.origin[field] = source }
+
+    if let level = try root.string("logLevel") {
+      config.logLevel = try parseLogLevel(level) { root.error("logLevel", $0) }
+      mark("logLevel")
+    }
+    if var kubelet = try root.mapping("kubelet") {
+      if let value = try kubelet.string("devicePluginDir") { config.kubelet.devicePluginDir = value; mark("kubelet.devicePluginDir") }
+      if let value = try kubelet.string("podResourcesSocket") { config.kubelet.podResourcesSocket = value; mark("kubelet.podResourcesSocket") }
+      if let value = try kubelet.duration("recheckInterval") { config.kubelet.recheckInterval = value; mark("kubelet.recheckInterval") }
+      try kubelet.rejectUnknownKeys()
+    }
+    if let value = try root.string("runDir") { config.runDir = value; mark("runDir") }
+    if let value = try root.string("stateDir") { config.stateDir = value; mark("stateDir") }
+    if let list = try root.sequence("resources") {
+      config.resources = []
+      for var entry in list {
+        config.resources.append(try parseResource(&entry))
+      }
+      mark("resources")
+    }
+    try root.rejectUnknownKeys()
+    layered.config = config
+    return layered
+  }
+
+  private static func parseResource(_ entry: inout YAMLReader) throws(ConfigError) -> ResourceConfig {
+    var resource = ResourceConfig()
+    guard let name = try entry.string("name") else {
+      throw entry.error(entry.child("name"), "required, e.g. vaccel.org/accel")
+    }
+    resource.name = name
+    if let value = try entry.int("slots") { resource.slots = value }
+    if let value = try entry.choice("transport", as: AgentTransport.self) { resource.transport = value }
+    if let value = try entry.int("maxPerContainer") { resource.maxPerContainer = value }
+    if let value = try entry.choice("policy", as: AllocationPolicy.self) { resource.policy = value }
+    if let value = try entry.string("containerPath") { resource.containerPath = value }
+    if let value = try entry.int("basePort") { resource.basePort = value }
+    if let value = try entry.string("nodeIP") { resource.nodeIP = value }
+    try entry.rejectUnknownKeys()
+    return resource
+  }
+
+  private static func parseLogLevel(_ text: String, error: (String) -> ConfigError) throws(ConfigError) -> Logger.Level {
+    guard let level = Logger.Level(rawValue: text.lowercased()) else {
+      let allowed = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+      throw error("'\(text)' is not one of: \(allowed)")
+    }
+    return level
+  }
+
+  private static func readFile(_ path: String) throws(ConfigError) -> String {
+    let data: Data
+    do {
+      data = try Data(contentsOf: URL(fileURLWithPath: path))
+    } catch {
+      throw ConfigError(source: path, field: "", problem: "cannot read the config file (\(error.localizedDescription))")
+    }
+    guard data.count <= maxFileBytes else {
+      throw ConfigError(source: path, field: "", problem: "the file is \(data.count) bytes; a config is at most \(maxFileBytes)")
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+      throw ConfigError(source: path, field: "", problem: "the file is not UTF-8 text")
+    }
+    return text
+  }
+
+  private static func envName(for field: String) -> String {
+    switch field {
+    case "kubelet.devicePluginDir": Environment.devicePluginDir
+    case "kubelet.podResourcesSocket": Environment.podResourcesSocket
+    case "runDir": Environment.runDir
+    case "stateDir": Environment.stateDir
+    default: Environment.logLevel
+    }
+  }
+
+  private static func flagName(for field: String) -> String {
+    switch field {
+    case "kubelet.devicePluginDir": "device-plugin-dir"
+    case "kubelet.podResourcesSocket": "pod-resources-socket"
+    case "runDir": "run-dir"
+    case "stateDir": "state-dir"
+    default: "log-level"
+    }
+  }
+
+  /// A configuration plus where each top-level field came from, for error messages.
+  struct Layered {
+    var config = DaemonConfig()
+    var origin: [String: String] = [:]
+
+    func source(of field: String) -> String { origin[field] ?? "defaults" }
+
+    mutating func apply(_ overrides: ConfigOverrides, source: (String) -> String) throws(ConfigError) {
+      func set(_ field: String, _ value: String?, _ assign: (inout DaemonConfig, String) -> Void) {
+        guard let value else { return }
+        assign(&config, value)
+        origin[field] = source(field)
+      }
+      set("kubelet.devicePluginDir", overrides.devicePluginDir) { $0.kubelet.devicePluginDir = $1 }
+      set("kubelet.podResourcesSocket", overrides.podResourcesSocket) { $0.kubelet.podResourcesSocket = $1 }
+      set("runDir", overrides.runDir) { $0.runDir = $1 }
+      set("stateDir", overrides.stateDir) { $0.stateDir = $1 }
+      if let level = overrides.logLevel {
+        let origin = source("logLevel")
+        config.logLevel = try ConfigLoader.parseLogLevel(level) {
+          ConfigError(source: origin, field: "logLevel", problem: $0)
+        }
+        self.origin["logLevel"] = origin
+      }
+    }
+  }
+}

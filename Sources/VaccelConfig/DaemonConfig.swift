@@ -1,0 +1,120 @@
+public import Logging
+
+/// The daemon's whole configuration, as validated by `ConfigLoader`.
+public struct DaemonConfig: Sendable, Equatable {
+  public static let currentVersion = "v1"
+
+  public var kubelet: KubeletConfig
+  /// Per-slot endpoint folders live under `<runDir>/<slug>/<slot-id>/`.
+  public var runDir: String
+  public var stateDir: String
+  public var logLevel: Logger.Level
+  public var resources: [ResourceConfig]
+
+  public init(
+    kubelet: KubeletConfig = KubeletConfig(),
+    runDir: String = "/var/run/vaccel",
+    stateDir: String = "/var/lib/vaccel-device-plugin",
+    logLevel: Logger.Level = .info,
+    resources: [ResourceConfig] = [ResourceConfig()]
+  ) {
+    self.kubelet = kubelet
+    self.runDir = runDir
+    self.stateDir = stateDir
+    self.logLevel = logLevel
+    self.resources = resources
+  }
+}
+
+public struct KubeletConfig: Sendable, Equatable {
+  /// Hard-coded in the kubelet, also on k3s; configurable for tests and odd setups.
+  public var devicePluginDir: String
+  public var podResourcesSocket: String
+  /// How often the registration loop re-checks the sockets even without an inotify event:
+  /// a safety net, not the primary signal.
+  public var recheckInterval: Duration
+
+  public init(
+    devicePluginDir: String = "/var/lib/kubelet/device-plugins",
+    podResourcesSocket: String = "/var/lib/kubelet/pod-resources/kubelet.sock",
+    recheckInterval: Duration = .seconds(5)
+  ) {
+    self.devicePluginDir = devicePluginDir
+    self.podResourcesSocket = podResourcesSocket
+    self.recheckInterval = recheckInterval
+  }
+
+  /// The kubelet's registration socket.
+  public var registrationSocket: String { devicePluginDir.joiningPath("kubelet.sock") }
+}
+
+/// How a pod reaches the agent behind a slot.
+public enum AgentTransport: String, Sendable, Equatable, CaseIterable {
+  /// A unix socket in the slot's own folder, bind-mounted into the pod (plain containers).
+  case unix
+  /// vsock towards the host (VM sandboxes such as Kata with QEMU).
+  case vsock
+  /// TCP on the node's address: unauthenticated, for setups that have nothing else.
+  case tcp
+}
+
+/// Which free slots `GetPreferredAllocation` proposes first.
+public enum AllocationPolicy: String, Sendable, Equatable, CaseIterable {
+  /// The slot idle the longest first: wear and recycling spread over all slots.
+  case spread
+  /// The lowest free slot first: keeps the high slots idle.
+  case pack
+}
+
+public struct ResourceConfig: Sendable, Equatable {
+  /// The extended resource name, e.g. `vaccel.org/accel`.
+  public var name: String
+  /// Devices advertised: how many containers may hold one at once.
+  public var slots: Int
+  public var transport: AgentTransport
+  /// Devices one container may request (the kubelet asks once per container).
+  public var maxPerContainer: Int
+  public var policy: AllocationPolicy
+  /// Where a unix-transport slot folder is mounted inside the container.
+  public var containerPath: String
+  /// First port for vsock/tcp endpoints; slot `i` gets `basePort + i`.
+  public var basePort: Int
+  /// The node address handed out for tcp endpoints (`NODE_IP` when not set).
+  public var nodeIP: String?
+
+  public init(
+    name: String = "vaccel.org/accel",
+    slots: Int = 8,
+    transport: AgentTransport = .unix,
+    maxPerContainer: Int = 1,
+    policy: AllocationPolicy = .spread,
+    containerPath: String = "/var/run/vaccel",
+    basePort: Int = 2048,
+    nodeIP: String? = nil
+  ) {
+    self.name = name
+    self.slots = slots
+    self.transport = transport
+    self.maxPerContainer = maxPerContainer
+    self.policy = policy
+    self.containerPath = containerPath
+    self.basePort = basePort
+    self.nodeIP = nodeIP
+  }
+
+  /// The part after the `/`: names the plugin socket and prefixes device IDs.
+  public var slug: String { ResourceName.slug(of: name) }
+
+  /// The plugin socket's file name inside the device-plugins folder.
+  public var endpointFileName: String { "vaccel-\(slug).sock" }
+
+  /// Stable device IDs `<slug>-0` … `<slug>-N-1`.
+  public func deviceID(slot index: Int) -> String { "\(slug)-\(index)" }
+}
+
+extension String {
+  /// `self` joined with `component` by exactly one `/`.
+  public func joiningPath(_ component: String) -> String {
+    hasSuffix("/") ? self + component : self + "/" + component
+  }
+}

@@ -1,0 +1,63 @@
+/// Kubernetes extended resource names, checked the way the kubelet checks them at Register
+/// (`IsExtendedResourceName`): `domain/name`, not in the `kubernetes.io` namespace, and
+/// `requests.<name>` a valid qualified name.
+public enum ResourceName {
+  public static func slug(of name: String) -> String {
+    guard let slash = name.lastIndex(of: "/") else { return name }
+    return String(name[name.index(after: slash)...])
+  }
+
+  /// Why `name` is not a valid extended resource name, or nil when it is.
+  public static func problem(with name: String) -> String? {
+    let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+    guard parts.count == 2 else {
+      return "'\(name)' must have the form <domain>/<name>, e.g. vaccel.org/accel"
+    }
+    let (domain, local) = (String(parts[0]), String(parts[1]))
+    if domain == "kubernetes.io" || domain.hasSuffix(".kubernetes.io") {
+      return "'\(name)' is in the kubernetes.io namespace, which is reserved for native resources"
+    }
+    if name.hasPrefix("requests.") {
+      return "'\(name)' must not start with 'requests.'"
+    }
+    if let problem = dnsSubdomainProblem("requests." + domain) {
+      return "domain '\(domain)' of '\(name)' \(problem)"
+    }
+    if let problem = qualifiedNamePartProblem(local) {
+      return "name part '\(local)' of '\(name)' \(problem)"
+    }
+    return nil
+  }
+
+  private static func isLowerAlnum(_ c: Character) -> Bool {
+    c.isASCII && (c.isLowercase || c.isNumber)
+  }
+
+  private static func isAlnum(_ c: Character) -> Bool {
+    c.isASCII && (c.isLetter || c.isNumber)
+  }
+
+  private static func dnsSubdomainProblem(_ value: String) -> String? {
+    guard value.count <= 253 else { return "is longer than 253 characters" }
+    for label in value.split(separator: ".", omittingEmptySubsequences: false) {
+      guard let first = label.first, let last = label.last, isLowerAlnum(first), isLowerAlnum(last),
+        label.allSatisfy({ isLowerAlnum($0) || $0 == "-" })
+      else {
+        return "must be a DNS subdomain: lower-case letters, digits, '-' and '.', "
+          + "each label starting and ending with a letter or digit"
+      }
+    }
+    return nil
+  }
+
+  private static func qualifiedNamePartProblem(_ value: String) -> String? {
+    guard !value.isEmpty else { return "is empty" }
+    guard value.count <= 63 else { return "is longer than 63 characters" }
+    guard let first = value.first, let last = value.last, isAlnum(first), isAlnum(last),
+      value.allSatisfy({ isAlnum($0) || $0 == "-" || $0 == "_" || $0 == "." })
+    else {
+      return "must consist of letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+    }
+    return nil
+  }
+}
