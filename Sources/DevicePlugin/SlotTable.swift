@@ -1,0 +1,94 @@
+public import VaccelConfig
+
+/// Slot accounting for one resource: which device IDs exist, their health, and the order in
+/// which free ones are preferred. A plain value: `DeviceManager` owns the only instance.
+struct SlotTable: Sendable {
+  struct Slot: Sendable, Equatable {
+    let index: Int
+    let id: String
+    var healthy = true
+    var unhealthyReason: String?
+    var allocations = 0
+    /// Logical time of the last allocation (0 = never), for the spread policy.
+    var lastAllocated: UInt64 = 0
+  }
+
+  private(set) var slots: [Slot]
+  private let indexByID: [String: Int]
+  private var clock: UInt64 = 0
+  let policy: AllocationPolicy
+
+  init(resource: ResourceConfig) {
+    self.slots = (0..<resource.slots).map { Slot(index: $0, id: resource.deviceID(slot: $0)) }
+    self.indexByID = Dictionary(uniqueKeysWithValues: slots.map { ($0.id, $0.index) })
+    self.policy = resource.policy
+  }
+
+  var devices: [DeviceStatus] { slots.map { DeviceStatus(id: $0.id, healthy: $0.healthy) } }
+
+  func index(of id: String) -> Int? { indexByID[id] }
+
+  /// Resolves device IDs from a request: every ID known, none twice.
+  func resolve(_ ids: [String], resourceName: String) throws(PluginError) -> [Int] {
+    var seen = Set<Int>()
+    var indices: [Int] = []
+    for id in ids {
+      guard let index = indexByID[id] else {
+        throw .invalidArgument("unknown device ID \(PluginError.quote(id)) for resource \(resourceName)")
+      }
+      guard seen.insert(index).inserted else {
+        throw .invalidArgument("device ID \(PluginError.quote(id)) is requested more than once")
+      }
+      indices.append(index)
+    }
+    return indices
+  }
+
+  /// Returns whether the health actually changed.
+  mutating func setHealth(slot index: Int, healthy: Bool, reason: String?) -> Bool {
+    let changed = slots[index].healthy != healthy
+    slots[index].healthy = healthy
+    slots[index].unhealthyReason = healthy ? nil : reason
+    return changed
+  }
+
+  mutating func recordAllocation(_ indices: [Int]) {
+    for index in indices {
+      clock += 1
+      slots[index].allocations += 1
+      slots[index].lastAllocated = clock
+    }
+  }
+
+  /// `mustInclude` first, then the best of the rest: healthy before unhealthy, then by policy.
+  func preferred(_ request: PreferenceRequest, resourceName: String) throws(PluginError) -> [String] {
+    guard request.size >= 1 else {
+      throw .invalidArgument("allocation_size \(request.size) must be at least 1")
+    }
+    let available = try resolve(request.available, resourceName: resourceName)
+    let required = try resolve(request.mustInclude, resourceName: resourceName)
+    guard request.size <= available.count else {
+      throw .invalidArgument("allocation_size \(request.size) exceeds the \(available.count) available devices")
+    }
+    guard required.count <= request.size else {
+      throw .invalidArgument("\(required.count) must-include devices exceed allocation_size \(request.size)")
+    }
+    let availableSet = Set(available)
+    if let stray = required.first(where: { !availableSet.contains($0) }) {
+      throw .invalidArgument("must-include device \(PluginError.quote(slots[stray].id)) is not among the available ones")
+    }
+    let requiredSet = Set(required)
+    let candidates = available.filter { !requiredSet.contains($0) }.sorted { isPreferred(slots[$0], over: slots[$1]) }
+    return (required + candidates.prefix(request.size - required.count)).map { slots[$0].id }
+  }
+
+  private func isPreferred(_ a: Slot, over b: Slot) -> Bool {
+    if a.healthy != b.healthy { return a.healthy }
+    switch policy {
+    case .pack:
+      return a.index < b.index
+    case .spread:
+      return (a.lastAllocated, a.index) < (b.lastAllocated, b.index)
+    }
+  }
+}

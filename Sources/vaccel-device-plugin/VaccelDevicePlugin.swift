@@ -1,0 +1,64 @@
+import ArgumentParser
+import DevicePlugin
+import Foundation
+import Logging
+import VaccelConfig
+
+/// Thin entry point: parse flags, load the config (exit 2 on a bad one), log, run the daemon.
+/// Named other than main.swift so that the async `main` is the one that runs.
+@main
+struct VaccelDevicePlugin: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "vaccel-device-plugin",
+    abstract: "Advertises vAccel capacity to the kubelet as an extended resource (vaccel.org/accel).",
+    discussion: """
+      Configuration is read from defaults < --config FILE (or \(ConfigLoader.Environment.config)) \
+      < VACCEL_DP_* environment variables < flags. Exit codes: 0 after SIGTERM/SIGINT, \
+      1 on a runtime failure, 2 on a bad configuration or usage.
+      """)
+
+  @Option(help: "YAML config file (version: v1).")
+  var config: String?
+
+  @Option(help: "The kubelet's device-plugins folder.")
+  var devicePluginDir: String?
+
+  @Option(help: "The kubelet's pod-resources socket.")
+  var podResourcesSocket: String?
+
+  @Option(help: "Folder for per-slot endpoint folders.")
+  var runDir: String?
+
+  @Option(help: "Folder for the daemon's checkpoint and agent logs.")
+  var stateDir: String?
+
+  @Option(help: "trace, debug, info, notice, warning, error or critical.")
+  var logLevel: String?
+
+  func run() async throws {
+    let overrides = ConfigOverrides(
+      configPath: config, devicePluginDir: devicePluginDir, podResourcesSocket: podResourcesSocket,
+      runDir: runDir, stateDir: stateDir, logLevel: logLevel)
+    let daemonConfig: DaemonConfig
+    do {
+      daemonConfig = try ConfigLoader.load(flags: overrides, environment: ProcessInfo.processInfo.environment)
+    } catch {
+      FileHandle.standardError.write(Data("vaccel-device-plugin: invalid configuration: \(error)\n".utf8))
+      throw ExitCode(2)
+    }
+
+    let level = daemonConfig.logLevel
+    LoggingSystem.bootstrap { label in
+      var handler = StreamLogHandler.standardError(label: label)
+      handler.logLevel = level
+      return handler
+    }
+    let logger = Logger(label: "vaccel-device-plugin")
+    do {
+      try await NodeDaemon(config: daemonConfig, logger: logger).run()
+    } catch {
+      logger.critical("daemon failed", metadata: ["error": "\(error)"])
+      throw ExitCode(1)
+    }
+  }
+}
