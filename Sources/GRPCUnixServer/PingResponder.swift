@@ -45,6 +45,8 @@ final class PingResponder: ChannelInboundHandler, RemovableChannelHandler {
       input = carried
     }
 
+    // `getSlice` only returns readable bytes, so slices to pass on are cut from this unmoved copy.
+    let received = input
     var passFrom = input.readerIndex
     scan: while input.readableBytes > 0 {
       if self.prefaceRemaining > 0 || self.payloadRemaining > 0 {
@@ -72,14 +74,14 @@ final class PingResponder: ChannelInboundHandler, RemovableChannelHandler {
       }
       guard input.readableBytes >= Frame.headerLength + Frame.pingPayloadLength else { break scan }
 
-      self.forward(input, from: passFrom, to: start, context: context)
+      self.forward(received, from: passFrom, to: start, context: context)
       let opaque = input.getSlice(at: start + Frame.headerLength, length: Frame.pingPayloadLength)!
       input.moveReaderIndex(forwardBy: Frame.headerLength + Frame.pingPayloadLength)
       passFrom = input.readerIndex
       self.writeAck(opaque, context: context)
     }
 
-    self.forward(input, from: passFrom, to: input.readerIndex, context: context)
+    self.forward(received, from: passFrom, to: input.readerIndex, context: context)
     if input.readableBytes > 0 {
       self.carried = input.slice()
     }
