@@ -1,0 +1,68 @@
+import Testing
+import VaccelConfig
+
+@testable import DevicePlugin
+
+@Suite("SlotTable: IDs, health and preference order")
+struct SlotTableTests {
+  func table(_ policy: AllocationPolicy, slots: Int = 4) -> SlotTable {
+    SlotTable(resource: ResourceConfig(slots: slots, policy: policy))
+  }
+
+  func ask(_ table: SlotTable, _ available: [String], must: [String] = [], size: Int = 1) throws -> [String] {
+    try table.preferred(PreferenceRequest(available: available, mustInclude: must, size: size), resourceName: "r")
+  }
+
+  @Test func deviceIDsAreStableAndHealthy() {
+    let devices = table(.spread).devices
+    #expect(devices == (0..<4).map { DeviceStatus(id: "accel-\($0)", healthy: true) })
+  }
+
+  @Test func packPrefersTheLowestSlot() throws {
+    var table = table(.pack)
+    table.recordAllocation([0])
+    #expect(try ask(table, ["accel-3", "accel-0", "accel-2"], size: 2) == ["accel-0", "accel-2"])
+  }
+
+  @Test func spreadPrefersTheSlotIdleLongest() throws {
+    var table = table(.spread)
+    table.recordAllocation([0])
+    table.recordAllocation([1])
+    #expect(try ask(table, ["accel-0", "accel-1", "accel-2"]) == ["accel-2"])
+    table.recordAllocation([2])
+    #expect(try ask(table, ["accel-0", "accel-1", "accel-2"]) == ["accel-0"])
+  }
+
+  @Test func unhealthySlotsComeLast() throws {
+    var table = table(.pack)
+    _ = table.setHealth(slot: 0, healthy: false, reason: "agent down")
+    #expect(try ask(table, ["accel-0", "accel-1"]) == ["accel-1"])
+  }
+
+  @Test func mustIncludeComesFirstAndCounts() throws {
+    let table = table(.pack)
+    #expect(try ask(table, ["accel-0", "accel-1", "accel-3"], must: ["accel-3"], size: 2) == ["accel-3", "accel-0"])
+  }
+
+  @Test(arguments: [
+    (["accel-0"], [String](), 0),
+    (["accel-0"], [String](), 2),
+    (["accel-0", "bogus"], [String](), 1),
+    (["accel-0", "accel-0"], [String](), 1),
+    (["accel-0", "accel-1"], ["accel-2"], 1),
+    (["accel-0", "accel-1"], ["accel-0", "accel-1"], 1),
+  ])
+  func nonsenseIsRejected(_ available: [String], _ must: [String], _ size: Int) {
+    #expect(throws: PluginError.self) { try ask(table(.pack), available, must: must, size: size) }
+  }
+
+  @Test func healthChangeIsReportedOnlyWhenItChanges() {
+    var table = table(.pack)
+    let unchanged = table.setHealth(slot: 1, healthy: true, reason: nil)
+    let down = table.setHealth(slot: 1, healthy: false, reason: "x")
+    #expect(!unchanged && down)
+    #expect(table.slots[1].unhealthyReason == "x")
+    let up = table.setHealth(slot: 1, healthy: true, reason: nil)
+    #expect(up && table.slots[1].unhealthyReason == nil)
+  }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Testing
+
+@testable import VaccelConfig
+
+@Suite("ConfigLoader: defaults < file < environment < flags, validated in one place")
+struct ConfigLoaderTests {
+  /// Writes `yaml` to a fresh file and returns its path.
+  func file(_ yaml: String) throws -> String {
+    let path = NSTemporaryDirectory() + "vdp-config-\(UUID().uuidString).yaml"
+    try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+  }
+
+  func load(_ yaml: String, env: [String: String] = [:], flags: ConfigOverrides = .init()) throws -> DaemonConfig {
+    var flags = flags
+    flags.configPath = try file(yaml)
+    return try ConfigLoader.load(flags: flags, environment: env)
+  }
+
+  /// Loads `yaml` expecting a ConfigError on `field`.
+  func expectError(_ yaml: String, field: String, mentions: String, env: [String: String] = [:]) throws {
+    do {
+      _ = try load(yaml, env: env)
+      Issue.record("expected an error on \(field)")
+    } catch let error as ConfigError {
+      #expect(error.field == field, "\(error)")
+      #expect(error.description.contains(mentions), "\(error)")
+    }
+  }
+
+  @Test func noFileGivesTheDocumentedDefaults() throws {
+    let config = try ConfigLoader.load()
+    #expect(config == DaemonConfig())
+    #expect(config.kubelet.devicePluginDir == "/var/lib/kubelet/device-plugins")
+    #expect(config.kubelet.podResourcesSocket == "/var/lib/kubelet/pod-resources/kubelet.sock")
+    #expect(config.runDir == "/var/run/vaccel")
+    #expect(config.stateDir == "/var/lib/vaccel-device-plugin")
+    #expect(config.resources == [ResourceConfig(name: "vaccel.org/accel", slots: 8, transport: .unix)])
+  }
+
+  @Test func readsTheIssueExample() throws {
+    let config = try load("""
+      version: v1
+      kubelet:
+        devicePluginDir: /var/lib/kubelet/device-plugins
+        podResourcesSocket: /var/lib/kubelet/pod-resources/kubelet.sock
+      runDir: /var/run/vaccel            # per-slot endpoint folders
+      stateDir: /var/lib/vaccel-device-plugin
+      resources:
+        - name: vaccel.org/accel
+          slots: 8                       # devices advertised
+          transport: unix
+      """)
+    #expect(config == DaemonConfig())
+  }
+
+  @Test func readsEveryField() throws {
+    let config = try load("""
+      version: v1
+      logLevel: debug
+      kubelet: {devicePluginDir: /dp, podResourcesSocket: /pr.sock, recheckInterval: 250ms}
+      runDir: /run/v
+      stateDir: /state
+      resources:
+        - {name: vaccel.org/accel, slots: 4, maxPerContainer: 2, policy: pack, containerPath: /vaccel}
+        - {name: vaccel.org/vm, slots: 2, transport: vsock, basePort: 3000}
+        - {name: example.com/tcp, slots: 1, transport: tcp, basePort: 4000, nodeIP: 10.0.0.2}
+      """)
+    #expect(config.logLevel == .debug)
+    #expect(config.kubelet == KubeletConfig(devicePluginDir: "/dp", podResourcesSocket: "/pr.sock", recheckInterval: .milliseconds(250)))
+    #expect(config.resources[0] == ResourceConfig(name: "vaccel.org/accel", slots: 4, maxPerContainer: 2, policy: .pack, containerPath: "/vaccel"))
+    #expect(config.resources[1].transport == .vsock && config.resources[1].basePort == 3000)
+    #expect(config.resources[2].nodeIP == "10.0.0.2")
+  }
+
+  @Test func environmentOverridesFileAndFlagsOverrideEnvironment() throws {
+    let yaml = "version: v1\nrunDir: /from-file\nstateDir: /state-file\nlogLevel: error\n"
+    let env = ["VACCEL_DP_RUN_DIR": "/from-env", "VACCEL_DP_LOG_LEVEL": "debug"]
+    let fromEnv = try load(yaml, env: env)
+    #expect(fromEnv.runDir == "/from-env")
+    #expect(fromEnv.stateDir == "/state-file")
+    #expect(fromEnv.logLevel == .debug)
+
+    let fromFlags = try load(yaml, env: env, flags: ConfigOverrides(runDir: "/from-flag", logLevel: "trace"))
+    #expect(fromFlags.runDir == "/from-flag")
+    #expect(fromFlags.logLevel == .trace)
+  }
+
+  @Test func configPathFromEnvironment() throws {
+    let path = try file("version: v1\nrunDir: /x\n")
+    let config = try ConfigLoader.load(environment: ["VACCEL_DP_CONFIG": path])
+    #expect(config.runDir == "/x")
+  }
+
+  @Test func nodeIPFallsBackToTheEnvironment() throws {
+    let yaml = "version: v1\nresources: [{name: vaccel.org/tcp, transport: tcp}]\n"
+    #expect(try load(yaml, env: ["NODE_IP": "192.0.2.7"]).resources[0].nodeIP == "192.0.2.7")
+    try expectError(yaml, field: "resources[0].nodeIP", mentions: "NODE_IP")
+  }
+
+  @Test(arguments: [
+    ("version: v1\nresources: [", "", "not valid YAML"),
+    ("", "", "empty"),
+    ("runDir: /x\n", "version", "required"),
+    ("version: v2\n", "version", "'v2' is not supported"),
+    ("version: v1\nrunDirr: /x\n", "runDirr", "unknown key"),
+    ("version: v1\nkubelet: {devicePluginDirectory: /x}\n", "kubelet.devicePluginDirectory", "unknown key"),
+    ("version: v1\nresources: [{name: vaccel.org/a, slot: 2}]\n", "resources[0].slot", "unknown key"),
+    ("version: v1\nresources: [{name: accel}]\n", "resources[0].name", "<domain>/<name>"),
+    ("version: v1\nresources: [{name: kubernetes.io/accel}]\n", "resources[0].name", "reserved"),
+    ("version: v1\nresources: [{name: Vaccel.org/accel}]\n", "resources[0].name", "DNS subdomain"),
+    ("version: v1\nresources: [{name: vaccel.org/-accel}]\n", "resources[0].name", "starting and ending"),
+    ("version: v1\nresources: [{slots: 2}]\n", "resources[0].name", "required"),
+    ("version: v1\nresources: [{name: vaccel.org/a, slots: 0}]\n", "resources[0].slots", "out of range"),
+    ("version: v1\nresources: [{name: vaccel.org/a, slots: 4097}]\n", "resources[0].slots", "out of range"),
+    ("version: v1\nresources: [{name: vaccel.org/a, slots: -1}]\n", "resources[0].slots", "out of range"),
+    ("version: v1\nresources: [{name: vaccel.org/a, slots: eight}]\n", "resources[0].slots", "whole number"),
+    ("version: v1\nresources: [{name: vaccel.org/a, slots: \"8\"}]\n", "resources[0].slots", "whole number"),
+    ("version: v1\nresources: [{name: vaccel.org/a, slots: 99999999999999999999999}]\n", "resources[0].slots", "whole number"),
+    ("version: v1\nresources: [{name: vaccel.org/a, slots: [1]}]\n", "resources[0].slots", "whole number"),
+    ("version: v1\nresources: [{name: vaccel.org/a, transport: grpc}]\n", "resources[0].transport", "unix, vsock, tcp"),
+    ("version: v1\nresources: [{name: vaccel.org/a, policy: random}]\n", "resources[0].policy", "spread, pack"),
+    ("version: v1\nresources: [{name: vaccel.org/a, slots: 2, maxPerContainer: 3}]\n", "resources[0].maxPerContainer", "out of range"),
+    ("version: v1\nresources: [{name: vaccel.org/a}, {name: vaccel.org/a}]\n", "resources[1].name", "already configured"),
+    ("version: v1\nresources: [{name: vaccel.org/a}, {name: example.com/a}]\n", "resources[1].name", "differ after the '/'"),
+    ("version: v1\nresources: []\n", "resources", "at least one"),
+    ("version: v1\nresources: {name: vaccel.org/a}\n", "resources", "expected a list"),
+    ("version: v1\nkubelet: /x\n", "kubelet", "expected a mapping"),
+    ("version: v1\nrunDir: relative/path\n", "runDir", "absolute"),
+    ("version: v1\nrunDir: /a\nrunDir: /b\n", "", "duplicated key"),
+    ("version: v1\nlogLevel: loud\n", "logLevel", "not one of"),
+    ("version: v1\nkubelet: {recheckInterval: soon}\n", "kubelet.recheckInterval", "duration"),
+    ("version: v1\nkubelet: {recheckInterval: 1ms}\n", "kubelet.recheckInterval", "at least 100ms"),
+    ("version: v1\nkubelet: {podResourcesSocket: /\(String(repeating: "p", count: 110))}\n", "kubelet.podResourcesSocket", "103"),
+    ("version: v1\nkubelet: {devicePluginDir: /\(String(repeating: "d", count: 95))}\n", "kubelet.devicePluginDir", "103"),
+    ("version: v1\nresources: [{name: vaccel.org/\(String(repeating: "n", count: 59)), slots: 4096}]\n", "resources[0].name", "63 characters"),
+    ("version: v1\nresources: [{name: vaccel.org/\(String(repeating: "n", count: 60))}]\n", "resources[0].name", "plugin socket"),
+    ("version: v1\nrunDir: /\(String(repeating: "r", count: 80))\n", "runDir", "agent socket"),
+    ("version: v1\nresources: [{name: vaccel.org/a, transport: vsock, basePort: 65535, slots: 2}]\n", "resources[0].basePort", "65535"),
+    ("version: v1\nresources: [{name: vaccel.org/a, transport: vsock, slots: 4}, {name: vaccel.org/b, transport: vsock, basePort: 2050}]\n", "resources[1].basePort", "overlap"),
+  ])
+  func rejectsBadInput(_ yaml: String, _ field: String, _ mentions: String) throws {
+    try expectError(yaml, field: field, mentions: mentions)
+  }
+
+  @Test func badOverridesNameTheirSource() throws {
+    do {
+      _ = try ConfigLoader.load(environment: ["VACCEL_DP_RUN_DIR": "relative"])
+      Issue.record("expected an error")
+    } catch {
+      #expect(error.source == "environment VACCEL_DP_RUN_DIR" && error.field == "runDir")
+    }
+    do {
+      _ = try ConfigLoader.load(flags: ConfigOverrides(logLevel: "shouty"))
+      Issue.record("expected an error")
+    } catch {
+      #expect(error.source == "flag --log-level" && error.field == "logLevel")
+    }
+  }
+
+  @Test func unreadableFilesAreErrorsNotCrashes() throws {
+    #expect(throws: ConfigError.self) { try ConfigLoader.load(flags: ConfigOverrides(configPath: "/nonexistent/config.yaml")) }
+    let binary = NSTemporaryDirectory() + "vdp-binary-\(UUID().uuidString)"
+    try Data([0xFF, 0xFE, 0x00, 0x80]).write(to: URL(fileURLWithPath: binary))
+    #expect(throws: ConfigError.self) { try ConfigLoader.load(flags: ConfigOverrides(configPath: binary)) }
+    let huge = NSTemporaryDirectory() + "vdp-huge-\(UUID().uuidString)"
+    try Data(repeating: 0x20, count: ConfigLoader.maxFileBytes + 1).write(to: URL(fileURLWithPath: huge))
+    #expect(throws: ConfigError.self) { try ConfigLoader.load(flags: ConfigOverrides(configPath: huge)) }
+  }
+}
