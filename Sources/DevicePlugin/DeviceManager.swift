@@ -116,10 +116,12 @@ public actor DeviceManager {
     return answers
   }
 
-  /// The mount source must exist before the container starts.
+  /// The mount source must exist before the container starts. `runDir` itself is recreated
+  /// too: a tmpfs `/var/run` may have been cleared under a running daemon.
   private func prepareSlotDirectory(_ index: Int) throws(PluginError) {
     guard resource.transport == .unix else { return }
     do {
+      try Directories.create(runDir)
       try Directories.create(resource.slug.joiningPath(table.slots[index].id), beneath: runDir)
     } catch {
       throw .internal("cannot prepare slot folder: \(error)")

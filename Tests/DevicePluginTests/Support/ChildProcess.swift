@@ -1,0 +1,128 @@
+import Foundation
+
+/// A child process for interop tests: stdout as lines, stderr kept, exit status awaited.
+final class ChildProcess: @unchecked Sendable {
+  let process = Process()
+  let lines: AsyncStream<String>
+  private let stderrPipe = Pipe()
+  private let errorOutput = LockedData()
+  private let exit: Task<Int32, Never>
+
+  init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment {
+      process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
+    let stdoutPipe = Pipe()
+    process.standardOutput = stdoutPipe
+    process.standardError = stderrPipe
+    process.standardInput = FileHandle.nullDevice
+
+    let (lines, continuation) = AsyncStream.makeStream(of: String.self)
+    self.lines = lines
+    // Blocking reads on threads of their own: simple, and EOF always arrives.
+    let stdoutHandle = stdoutPipe.fileHandleForReading
+    Thread {
+      let buffer = LineBuffer()
+      while case let data = stdoutHandle.availableData, !data.isEmpty {
+        for line in buffer.append(data) { continuation.yield(line) }
+      }
+      if let rest = buffer.finish() { continuation.yield(rest) }
+      continuation.finish()
+    }.start()
+    let stderrHandle = stderrPipe.fileHandleForReading
+    let collected = errorOutput
+    Thread {
+      while case let data = stderrHandle.availableData, !data.isEmpty { collected.append(data) }
+    }.start()
+    let (exited, exitContinuation) = AsyncStream.makeStream(of: Int32.self)
+    process.terminationHandler = { exitContinuation.yield($0.terminationStatus); exitContinuation.finish() }
+    exit = Task { await exited.first { _ in true } ?? -1 }
+    try process.run()
+  }
+
+  /// Waits for the exit; kills the child after `timeout` (a safety net for a hung child).
+  func wait(timeout: Duration = .seconds(180)) async -> Int32 {
+    let guardTask = Task { [process] in
+      try await Task.sleep(for: timeout)
+      process.terminate()
+    }
+    defer { guardTask.cancel() }
+    return await exit.value
+  }
+
+  /// What the child wrote to stderr so far (all of it once `wait()` returned and it closed).
+  var standardError: String { String(decoding: errorOutput.value, as: UTF8.self) }
+
+  /// Runs to completion and returns (status, stdout, stderr).
+  static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil)
+    async throws -> (status: Int32, output: String, error: String)
+  {
+    let child = try ChildProcess(executable, arguments, environment: environment)
+    var output: [String] = []
+    for await line in child.lines { output.append(line) }
+    let status = await child.wait()
+    return (status, output.joined(separator: "\n"), child.standardError)
+  }
+}
+
+private final class LockedData: @unchecked Sendable {
+  private var data = Data()
+  private let lock = NSLock()
+
+  func append(_ more: Data) {
+    lock.lock()
+    data.append(more)
+    lock.unlock()
+  }
+
+  var value: Data {
+    lock.lock()
+    defer { lock.unlock() }
+    return data
+  }
+}
+
+private final class LineBuffer: @unchecked Sendable {
+  private var pending = Data()
+  private let lock = NSLock()
+
+  func append(_ data: Data) -> [String] {
+    lock.lock()
+    defer { lock.unlock() }
+    pending.append(data)
+    var lines: [String] = []
+    while let newline = pending.firstIndex(of: 0x0A) {
+      lines.append(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+      pending.removeSubrange(pending.startIndex...newline)
+    }
+    return lines
+  }
+
+  func finish() -> String? {
+    lock.lock()
+    defer { lock.unlock() }
+    return pending.isEmpty ? nil : String(decoding: pending, as: UTF8.self)
+  }
+}
+
+/// Paths of the repository, found from this file's location.
+enum Repository {
+  static let root: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<4 { url.deleteLastPathComponent() }
+    return url.path
+  }()
+  static var protos: String { root + "/Protos" }
+  static var interop: String { root + "/Tests/DevicePluginTests/Interop" }
+
+  /// Finds an executable on PATH.
+  static func which(_ name: String) -> String? {
+    for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+      let path = "\(folder)/\(name)"
+      if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return nil
+  }
+}
