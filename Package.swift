@@ -9,6 +9,7 @@ let package = Package(
   platforms: [.macOS(.v15)],
   products: [
     .executable(name: "vaccel-device-plugin", targets: ["vaccel-device-plugin"]),
+    .executable(name: "vaccel-standin-agent", targets: ["vaccel-standin-agent"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -31,6 +32,23 @@ let package = Package(
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
     ),
+    // Generated from Protos/ttrpc and Protos/vaccel: the agent's ttrpc messages.
+    .target(
+      name: "VaccelAgentAPI",
+      dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+    ),
+    // Agent addresses, ttrpc framing, client (readiness probes) and server (stand-in agent).
+    .target(
+      name: "VaccelRPC",
+      dependencies: [
+        "VaccelAgentAPI",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    // posix_spawn with a clean signal mask, pidfd, subreaper: what Swift cannot call directly.
+    .target(name: "CVaccelSystem"),
     .target(
       name: "VaccelConfig",
       dependencies: [
@@ -67,6 +85,10 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
+    ),
+    .executableTarget(
+      name: "vaccel-standin-agent",
+      dependencies: ["VaccelRPC", "VaccelAgentAPI"]
     ),
     .testTarget(
       name: "VaccelConfigTests",

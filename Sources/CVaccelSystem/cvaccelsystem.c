@@ -1,0 +1,50 @@
+#define _GNU_SOURCE
+#include "cvaccelsystem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int vdp_spawn(const char *path, char *const argv[], char *const envp[],
+              int stdout_fd, int stderr_fd, pid_t *pid_out) {
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_t actions;
+  sigset_t empty, all;
+  int rc;
+
+  sigemptyset(&empty);
+  sigfillset(&all);
+  if ((rc = posix_spawnattr_init(&attr)) != 0) return rc;
+  if ((rc = posix_spawn_file_actions_init(&actions)) != 0) {
+    posix_spawnattr_destroy(&attr);
+    return rc;
+  }
+  rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &empty);
+  if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+  if (rc == 0) rc = posix_spawnattr_setpgroup(&attr, 0);
+  if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
+  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  if (rc == 0) rc = posix_spawn(pid_out, path, &actions, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  return rc;
+}
+
+int vdp_pidfd_open(pid_t pid) {
+  return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int vdp_pidfd_send_signal(int pidfd, int sig) {
+  return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+int vdp_set_child_subreaper(void) {
+  return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}

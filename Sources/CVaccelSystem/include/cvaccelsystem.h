@@ -1,0 +1,21 @@
+#ifndef VDP_CSYSTEM_H
+#define VDP_CSYSTEM_H
+
+#include <sys/types.h>
+
+/// posix_spawn for supervised children: empty signal mask and default dispositions (so
+/// SIGTERM works whatever the parent blocks), a process group of its own, stdin from
+/// /dev/null, stdout/stderr to the given fds, every other fd closed. Returns 0 or an errno.
+int vdp_spawn(const char *path, char *const argv[], char *const envp[],
+              int stdout_fd, int stderr_fd, pid_t *pid_out);
+
+/// pidfd_open(2): a descriptor that becomes readable when the process exits; -1 and errno.
+int vdp_pidfd_open(pid_t pid);
+
+/// pidfd_send_signal(2): signals exactly that process, never a later one with a reused pid.
+int vdp_pidfd_send_signal(int pidfd, int sig);
+
+/// prctl(PR_SET_CHILD_SUBREAPER): orphans of our children are re-parented to us to be reaped.
+int vdp_set_child_subreaper(void);
+
+#endif
