@@ -2,12 +2,42 @@ extension ConfigLoader {
   static let slotRange = 1...4096
   static let socketName = "vaccel.sock"
 
+  static func validate(
+    _ agent: AgentConfig, field: String, fail: (String, String) -> ConfigError
+  ) throws(ConfigError) {
+    guard !agent.binary.isEmpty else { throw fail("\(field).binary", "must not be empty") }
+    guard agent.args.contains(where: { $0.contains(AgentConfig.addressPlaceholder) }) else {
+      throw fail("\(field).args", "must contain \(AgentConfig.addressPlaceholder), where the slot's address goes")
+    }
+    if let bad = agent.plugins.first(where: { $0.isEmpty || $0.contains(":") }) {
+      throw fail("\(field).plugins", "'\(bad)' is not a plugin file name or path")
+    }
+    if let level = agent.logLevel, !(1...4).contains(level) {
+      throw fail("\(field).logLevel", "\(level) is out of range; vAccel log levels are 1 to 4")
+    }
+    let positive: [(String, Duration)] = [
+      ("probeTimeout", agent.probeTimeout), ("readyTimeout", agent.readyTimeout),
+      ("restartBackoff.initial", agent.restartBackoffInitial), ("restartBackoff.resetAfter", agent.restartBackoffReset),
+    ]
+    if let (name, _) = positive.first(where: { $0.1 <= .zero }) {
+      throw fail("\(field).\(name)", "must be longer than 0")
+    }
+    guard agent.restartBackoffMax >= agent.restartBackoffInitial else {
+      throw fail("\(field).restartBackoff.max", "must not be shorter than restartBackoff.initial")
+    }
+    guard agent.logMaxBytes >= 4096 else { throw fail("\(field).logMaxBytes", "must be at least 4096") }
+    guard agent.nodeCheckInterval >= .seconds(1) else {
+      throw fail("\(field).nodeCheckInterval", "must be at least 1s")
+    }
+  }
+
   /// Every cross-field rule lives here, so a bad config fails at start, naming the field.
   static func validate(_ layered: Layered) throws(ConfigError) {
     let config = layered.config
     func fail(_ field: String, _ problem: String) -> ConfigError {
-      let top = field.hasPrefix("resources") ? "resources" : field
-      return ConfigError(source: layered.source(of: top), field: field, problem: problem)
+      let top = String(field.prefix { $0 != "." && $0 != "[" })
+      let source = layered.origin[field] ?? layered.origin[top] ?? "defaults"
+      return ConfigError(source: source, field: field, problem: problem)
     }
     func requireAbsolute(_ field: String, _ path: String) throws(ConfigError) {
       guard path.hasPrefix("/") else { throw fail(field, "'\(path)' must be an absolute path") }
@@ -26,8 +56,12 @@ extension ConfigLoader {
     guard config.kubelet.recheckInterval >= .milliseconds(100) else {
       throw fail("kubelet.recheckInterval", "must be at least 100ms")
     }
+    guard config.kubelet.podResourcesInterval >= .seconds(1) else {
+      throw fail("kubelet.podResourcesInterval", "must be at least 1s (the kubelet rate-limits pod-resources)")
+    }
     try requireAbsolute("runDir", config.runDir)
     try requireAbsolute("stateDir", config.stateDir)
+    try validate(config.agent, field: "agent", fail: fail)
 
     guard !config.resources.isEmpty else { throw fail("resources", "at least one resource is required") }
     var names: [String: Int] = [:]
@@ -60,6 +94,12 @@ extension ConfigLoader {
         "\(field).name", config.kubelet.devicePluginDir.joiningPath(resource.endpointFileName),
         what: "the plugin socket")
       try requireAbsolute("\(field).containerPath", resource.containerPath)
+      guard (0...resource.slots).contains(resource.warm) else {
+        throw fail("\(field).warm", "\(resource.warm) is out of range; use 0 to slots (\(resource.slots))")
+      }
+      if resource.agents == .managed {
+        try validate(resource.agent, field: "\(field).agent", fail: fail)
+      }
 
       switch resource.transport {
       case .unix:

@@ -100,14 +100,25 @@ public enum ConfigLoader {
       if let value = try kubelet.string("devicePluginDir") { config.kubelet.devicePluginDir = value; mark("kubelet.devicePluginDir") }
       if let value = try kubelet.string("podResourcesSocket") { config.kubelet.podResourcesSocket = value; mark("kubelet.podResourcesSocket") }
       if let value = try kubelet.duration("recheckInterval") { config.kubelet.recheckInterval = value; mark("kubelet.recheckInterval") }
+      if let value = try kubelet.duration("podResourcesInterval") { config.kubelet.podResourcesInterval = value; mark("kubelet.podResourcesInterval") }
+      if let value = try kubelet.duration("allocationGrace") { config.kubelet.allocationGrace = value; mark("kubelet.allocationGrace") }
       try kubelet.rejectUnknownKeys()
     }
     if let value = try root.string("runDir") { config.runDir = value; mark("runDir") }
     if let value = try root.string("stateDir") { config.stateDir = value; mark("stateDir") }
+    if var agent = try root.mapping("agent") {
+      config.agent = try parseAgent(&agent, base: config.agent)
+      mark("agent")
+    }
+    config.resources = config.resources.map { resource in
+      var resource = resource
+      resource.agent = config.agent
+      return resource
+    }
     if let list = try root.sequence("resources") {
       config.resources = []
       for var entry in list {
-        config.resources.append(try parseResource(&entry))
+        config.resources.append(try parseResource(&entry, agent: config.agent))
       }
       mark("resources")
     }
@@ -116,8 +127,8 @@ public enum ConfigLoader {
     return layered
   }
 
-  private static func parseResource(_ entry: inout YAMLReader) throws(ConfigError) -> ResourceConfig {
-    var resource = ResourceConfig()
+  private static func parseResource(_ entry: inout YAMLReader, agent: AgentConfig) throws(ConfigError) -> ResourceConfig {
+    var resource = ResourceConfig(agent: agent)
     guard let name = try entry.string("name") else {
       throw entry.error(entry.child("name"), "required, e.g. vaccel.org/accel")
     }
@@ -129,8 +140,45 @@ public enum ConfigLoader {
     if let value = try entry.string("containerPath") { resource.containerPath = value }
     if let value = try entry.int("basePort") { resource.basePort = value }
     if let value = try entry.string("nodeIP") { resource.nodeIP = value }
+    if let value = try entry.choice("agents", as: AgentManagement.self) { resource.agents = value }
+    if let value = try entry.int("warm") { resource.warm = value }
+    var probeSet = false
+    if var overrides = try entry.mapping("agent") {
+      probeSet = overrides.keys.contains("probe")
+      resource.agent = try parseAgent(&overrides, base: agent)
+    }
+    // Probing over vsock needs the host's vsock loopback, which many hosts lack: unless asked
+    // for, a vsock agent counts as ready when its process runs.
+    if resource.transport == .vsock && !probeSet {
+      resource.agent.probe = .process
+    }
     try entry.rejectUnknownKeys()
     return resource
+  }
+
+  private static func parseAgent(_ reader: inout YAMLReader, base: AgentConfig) throws(ConfigError) -> AgentConfig {
+    var agent = base
+    if let value = try reader.string("binary") { agent.binary = value }
+    if let value = try reader.words("args") { agent.args = value }
+    if let value = try reader.words("plugins") { agent.plugins = value }
+    if let value = try reader.string("libraryPath") { agent.libraryPath = value }
+    if let value = try reader.int("logLevel") { agent.logLevel = value }
+    if let value = try reader.stringMap("env") { agent.env.merge(value) { $1 } }
+    if let value = try reader.choice("probe", as: ProbeMode.self) { agent.probe = value }
+    if let value = try reader.duration("probeTimeout") { agent.probeTimeout = value }
+    if let value = try reader.duration("readyTimeout") { agent.readyTimeout = value }
+    if let value = try reader.duration("stopGracePeriod") { agent.stopGracePeriod = value }
+    if var backoff = try reader.mapping("restartBackoff") {
+      if let value = try backoff.duration("initial") { agent.restartBackoffInitial = value }
+      if let value = try backoff.duration("max") { agent.restartBackoffMax = value }
+      if let value = try backoff.duration("resetAfter") { agent.restartBackoffReset = value }
+      try backoff.rejectUnknownKeys()
+    }
+    if let value = try reader.int("logMaxBytes") { agent.logMaxBytes = value }
+    if let value = try reader.int("vsockListenCID") { agent.vsockListenCID = Int64(value) }
+    if let value = try reader.duration("nodeCheckInterval") { agent.nodeCheckInterval = value }
+    try reader.rejectUnknownKeys()
+    return agent
   }
 
   private static func parseLogLevel(_ text: String, error: (String) -> ConfigError) throws(ConfigError) -> Logger.Level {

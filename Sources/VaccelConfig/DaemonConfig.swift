@@ -9,6 +9,8 @@ public struct DaemonConfig: Sendable, Equatable {
   public var runDir: String
   public var stateDir: String
   public var logLevel: Logger.Level
+  /// Defaults for every resource's agents; a resource may override any field.
+  public var agent: AgentConfig
   public var resources: [ResourceConfig]
 
   public init(
@@ -16,12 +18,14 @@ public struct DaemonConfig: Sendable, Equatable {
     runDir: String = "/var/run/vaccel",
     stateDir: String = "/var/lib/vaccel-device-plugin",
     logLevel: Logger.Level = .info,
+    agent: AgentConfig = AgentConfig(),
     resources: [ResourceConfig] = [ResourceConfig()]
   ) {
     self.kubelet = kubelet
     self.runDir = runDir
     self.stateDir = stateDir
     self.logLevel = logLevel
+    self.agent = agent
     self.resources = resources
   }
 }
@@ -33,15 +37,24 @@ public struct KubeletConfig: Sendable, Equatable {
   /// How often the registration loop re-checks the sockets even without an inotify event:
   /// a safety net, not the primary signal.
   public var recheckInterval: Duration
+  /// How often pod-resources `List` is asked which pod holds which slot.
+  public var podResourcesInterval: Duration
+  /// A slot allocated this recently counts as held even before pod-resources lists it (the
+  /// kubelet records the allocation only after Allocate returns).
+  public var allocationGrace: Duration
 
   public init(
     devicePluginDir: String = "/var/lib/kubelet/device-plugins",
     podResourcesSocket: String = "/var/lib/kubelet/pod-resources/kubelet.sock",
-    recheckInterval: Duration = .seconds(5)
+    recheckInterval: Duration = .seconds(5),
+    podResourcesInterval: Duration = .seconds(5),
+    allocationGrace: Duration = .seconds(30)
   ) {
     self.devicePluginDir = devicePluginDir
     self.podResourcesSocket = podResourcesSocket
     self.recheckInterval = recheckInterval
+    self.podResourcesInterval = podResourcesInterval
+    self.allocationGrace = allocationGrace
   }
 
   /// The kubelet's registration socket.
@@ -81,6 +94,11 @@ public struct ResourceConfig: Sendable, Equatable {
   public var basePort: Int
   /// The node address handed out for tcp endpoints (`NODE_IP` when not set).
   public var nodeIP: String?
+  public var agents: AgentManagement
+  /// Free slots kept with a fresh, ready agent so that Allocate only hands one out.
+  public var warm: Int
+  /// This resource's agent settings (the global `agent:` with this resource's overrides).
+  public var agent: AgentConfig
 
   public init(
     name: String = "vaccel.org/accel",
@@ -90,7 +108,10 @@ public struct ResourceConfig: Sendable, Equatable {
     policy: AllocationPolicy = .spread,
     containerPath: String = "/var/run/vaccel",
     basePort: Int = 2048,
-    nodeIP: String? = nil
+    nodeIP: String? = nil,
+    agents: AgentManagement = .managed,
+    warm: Int = 0,
+    agent: AgentConfig = AgentConfig()
   ) {
     self.name = name
     self.slots = slots
@@ -100,6 +121,9 @@ public struct ResourceConfig: Sendable, Equatable {
     self.containerPath = containerPath
     self.basePort = basePort
     self.nodeIP = nodeIP
+    self.agents = agents
+    self.warm = warm
+    self.agent = agent
   }
 
   /// The part after the `/`: names the plugin socket and prefixes device IDs.

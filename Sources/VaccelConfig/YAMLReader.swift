@@ -65,6 +65,38 @@ struct YAMLReader {
     return value
   }
 
+  /// A list of strings, or one string split at spaces (`args: -a {address}`).
+  mutating func words(_ key: String) throws(ConfigError) -> [String]? {
+    guard let node = take(key) else { return nil }
+    switch node {
+    case .scalar(let scalar):
+      return scalar.string.split(separator: " ").map(String.init)
+    case .sequence(let sequence):
+      var words: [String] = []
+      for element in sequence {
+        guard case .scalar(let scalar) = element else {
+          throw error(child(key), "expected a list of strings, got \(Self.describe(element)) in it")
+        }
+        words.append(scalar.string)
+      }
+      return words
+    default:
+      throw error(child(key), "expected a list of strings, got \(Self.describe(node))")
+    }
+  }
+
+  mutating func stringMap(_ key: String) throws(ConfigError) -> [String: String]? {
+    guard let node = take(key) else { return nil }
+    var reader = try YAMLReader(node, source: source, path: child(key))
+    var map: [String: String] = [:]
+    for name in reader.keys {
+      map[name] = try reader.string(name) ?? ""
+    }
+    return map
+  }
+
+  var keys: [String] { entries.map(\.key) }
+
   mutating func mapping(_ key: String) throws(ConfigError) -> YAMLReader? {
     guard let node = take(key) else { return nil }
     return try YAMLReader(node, source: source, path: child(key))
