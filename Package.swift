@@ -56,6 +56,16 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
+    // Filesystem and inotify helpers shared by the plugin and the agents.
+    .target(name: "NodeSupport"),
+    // Agent processes: spawn, watch (pidfd), probe (ttrpc), supervise, recycle.
+    .target(
+      name: "VaccelAgents",
+      dependencies: [
+        "CVaccelSystem", "NodeSupport", "VaccelConfig", "VaccelRPC", "VaccelAgentAPI",
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
     .target(
       name: "GRPCUnixServer",
       dependencies: [
@@ -69,6 +79,8 @@ let package = Package(
       name: "DevicePlugin",
       dependencies: [
         "KubeletAPI",
+        "NodeSupport",
+        "VaccelAgents",
         "VaccelConfig",
         "GRPCUnixServer",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -98,6 +110,10 @@ let package = Package(
       name: "DevicePluginTests",
       dependencies: [
         "DevicePlugin",
+        "NodeSupport",
+        "VaccelAgents",
+        "VaccelRPC",
+        "VaccelAgentAPI",
         "KubeletAPI",
         "VaccelConfig",
         "GRPCUnixServer",

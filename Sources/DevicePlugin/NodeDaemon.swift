@@ -1,3 +1,4 @@
+public import NodeSupport
 public import Logging
 public import ServiceLifecycle
 public import VaccelConfig

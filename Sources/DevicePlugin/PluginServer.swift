@@ -1,3 +1,4 @@
+public import NodeSupport
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import GRPCUnixServer

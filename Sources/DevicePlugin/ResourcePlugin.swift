@@ -1,3 +1,4 @@
+public import NodeSupport
 import KubeletAPI
 public import Logging
 public import ServiceLifecycle

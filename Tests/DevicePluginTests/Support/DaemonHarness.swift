@@ -1,4 +1,5 @@
 import DevicePlugin
+import NodeSupport
 import Foundation
 import Logging
 import VaccelConfig

@@ -5,7 +5,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import VaccelConfig
 
 /// A failed filesystem operation, with the path and the OS's reason.
 public struct FileSystemError: Error, Equatable, CustomStringConvertible, Sendable {
@@ -42,9 +41,9 @@ public enum Directories {
     var current = root
     for component in relative.split(separator: "/") {
       guard component != "..", component != "." else {
-        throw FileSystemError(operation: "mkdir (path escapes its root)", path: root.joiningPath(relative), errno: EINVAL)
+        throw FileSystemError(operation: "mkdir (path escapes its root)", path: root + "/" + relative, errno: EINVAL)
       }
-      current = current.joiningPath(String(component))
+      current = current.hasSuffix("/") ? current + component : current + "/" + component
       var info = stat()
       if lstat(current, &info) == 0 {
         guard info.st_mode & S_IFMT == S_IFDIR else {
@@ -84,5 +83,28 @@ public struct FileIdentity: Sendable, Equatable {
 extension Directories {
   public static func remove(_ path: String) {
     unlink(path)
+  }
+}
+
+extension Directories {
+  /// Removes everything inside `folder` (not following symlinks), keeping the folder.
+  public static func removeContents(of folder: String) {
+    guard let handle = opendir(folder) else { return }
+    defer { closedir(handle) }
+    while let entry = readdir(handle) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+      }
+      guard name != ".", name != ".." else { continue }
+      let path = folder + "/" + name
+      var info = stat()
+      guard lstat(path, &info) == 0 else { continue }
+      if info.st_mode & S_IFMT == S_IFDIR {
+        removeContents(of: path)
+        rmdir(path)
+      } else {
+        unlink(path)
+      }
+    }
   }
 }

@@ -19,9 +19,12 @@ public protocol DirectoryWatching: Sendable {
 /// itself is deleted, the watch is re-armed every `rearmInterval` until the folder is back.
 public struct InotifyWatcher: DirectoryWatching {
   public var rearmInterval: Duration
+  /// Also report writes to files in the folder (log tailing), not only entries coming and going.
+  public var includeModifications: Bool
 
-  public init(rearmInterval: Duration = .seconds(1)) {
+  public init(rearmInterval: Duration = .seconds(1), includeModifications: Bool = false) {
     self.rearmInterval = rearmInterval
+    self.includeModifications = includeModifications
   }
 
   public func changes(in directory: String) throws -> AsyncStream<Void> {
@@ -42,6 +45,7 @@ public struct InotifyWatcher: DirectoryWatching {
       inotifyFD: fd, wakeFD: pipeFDs[0], directory: directory,
       rearmMilliseconds: Int32(clamping: rearmInterval.components.seconds * 1000
         + rearmInterval.components.attoseconds / 1_000_000_000_000_000),
+      extraMask: includeModifications ? UInt32(IN_MODIFY) : 0,
       continuation: continuation)
     let wakeWriteFD = pipeFDs[1]
     continuation.onTermination = { _ in
@@ -66,12 +70,11 @@ private final class WatchLoop: @unchecked Sendable {
   private let rearmMilliseconds: Int32
   private let continuation: AsyncStream<Void>.Continuation
   private var watching = false
+  private let mask: UInt32
 
-  private static let mask = UInt32(
-    IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
-
-  init(inotifyFD: Int32, wakeFD: Int32, directory: String, rearmMilliseconds: Int32,
+  init(inotifyFD: Int32, wakeFD: Int32, directory: String, rearmMilliseconds: Int32, extraMask: UInt32,
        continuation: AsyncStream<Void>.Continuation) {
+    self.mask = UInt32(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF) | extraMask
     self.inotifyFD = inotifyFD
     self.wakeFD = wakeFD
     self.directory = directory
@@ -106,7 +109,7 @@ private final class WatchLoop: @unchecked Sendable {
 
   @discardableResult
   private func arm() -> Bool {
-    watching = inotify_add_watch(inotifyFD, directory, Self.mask) >= 0
+    watching = inotify_add_watch(inotifyFD, directory, mask) >= 0
     return watching
   }
 

@@ -1,0 +1,163 @@
+import Foundation
+public import Logging
+import NodeSupport
+public import VaccelConfig
+import VaccelRPC
+
+/// The agents of one resource: a `SlotAgent` per slot, the node checks that gate them, the
+/// warm pool, and forwarding of their logs.
+public actor AgentPool {
+  public nonisolated let resource: ResourceConfig
+  public nonisolated let slots: [SlotAgent]
+  /// Every status change of every slot, in order: `(slot index, status)`.
+  public nonisolated let statusChanges: AsyncStream<(Int, SlotAgentStatus)>
+  private let logDirectory: String
+  private let searchPath: String?
+  private var held: Set<Int> = []
+  private var install: Result<AgentInstall, AgentError>?
+  private let logger: Logger
+
+  public init(
+    resource: ResourceConfig, runDir: String, stateDir: String, launcher: any ProcessLaunching,
+    searchPath: String?, logger: Logger
+  ) {
+    self.resource = resource
+    self.searchPath = searchPath
+    self.logDirectory = stateDir.joiningPath("agents").joiningPath(resource.slug)
+    var logger = logger
+    logger[metadataKey: "resource"] = "\(resource.name)"
+    self.logger = logger
+    let (changes, continuation) = AsyncStream.makeStream(of: (Int, SlotAgentStatus).self)
+    self.statusChanges = changes
+    let logDirectory = self.logDirectory
+    self.slots = (0..<resource.slots).map { index in
+      SlotAgent(
+        context: Self.context(
+          resource: resource, index: index, runDir: runDir, logDirectory: logDirectory,
+          launcher: launcher, logger: logger),
+        changes: continuation)
+    }
+  }
+
+  static func context(
+    resource: ResourceConfig, index: Int, runDir: String, logDirectory: String,
+    launcher: any ProcessLaunching, logger: Logger
+  ) -> SlotAgentContext {
+    let id = resource.deviceID(slot: index)
+    let port = resource.basePort + index
+    let folder: String?
+    let socket: String?
+    let listen: AgentAddress
+    let probe: AgentAddress
+    switch resource.transport {
+    case .unix:
+      folder = runDir.joiningPath(resource.slug).joiningPath(id)
+      socket = folder!.joiningPath("vaccel.sock")
+      listen = .unix(path: socket!)
+      probe = listen
+    case .vsock:
+      folder = nil
+      socket = nil
+      listen = .vsock(cid: resource.agent.vsockListenCID, port: UInt32(port))
+      probe = .vsock(cid: 1, port: UInt32(port))  // VMADDR_CID_LOCAL
+    case .tcp:
+      folder = nil
+      socket = nil
+      listen = .tcp(host: resource.nodeIP ?? "127.0.0.1", port: port)
+      probe = listen
+    }
+    return SlotAgentContext(
+      slotID: id, index: index, listenAddress: listen, probeAddress: probe, folder: folder,
+      socketPath: socket, logPath: logDirectory.joiningPath("\(id).log"), agent: resource.agent,
+      launcher: launcher, logger: logger)
+  }
+
+  /// The pool's background work until cancelled: node checks every `nodeCheckInterval`
+  /// (the node may be fixed, or broken, at any time) and log forwarding on inotify events.
+  public func run() async {
+    do {
+      try Directories.create(logDirectory, mode: 0o750)
+    } catch {
+      logger.error("cannot create the agent log folder", metadata: ["error": "\(error)"])
+    }
+    let logChanges = try? InotifyWatcher(includeModifications: true).changes(in: logDirectory)
+    await withDiscardingTaskGroup { group in
+      if let logChanges {
+        group.addTask {
+          for await _ in logChanges {
+            for slot in self.slots { await slot.forwardLogs() }
+          }
+        }
+      }
+      group.addTask {
+        repeat {
+          await self.checkNode()
+        } while (try? await Task.sleep(for: self.resource.agent.nodeCheckInterval)) != nil
+      }
+    }
+  }
+
+  /// Runs the node checks now and applies the result to every slot if it changed.
+  public func checkNode() async {
+    let result = AgentInstall.check(resource.agent, path: searchPath)
+    guard result != install else { return }
+    switch result {
+    case .success(let found): logger.notice("agent install found", metadata: ["binary": "\(found.executable)"])
+    case .failure(let problem): logger.error("node cannot run agents", metadata: ["reason": "\(problem)"])
+    }
+    install = result
+    for slot in slots { await slot.setInstall(result) }
+    await topUpWarm()
+  }
+
+  public var nodeProblem: String? {
+    if case .failure(let problem) = install { return problem.description }
+    return nil
+  }
+
+  /// A fresh, ready agent for a new holder of slot `index`.
+  public func handOut(_ index: Int, within deadline: Duration) async throws(AgentError) {
+    held.insert(index)
+    defer { Task { await self.topUpWarm() } }
+    try await slots[index].handOut(within: deadline)
+  }
+
+  /// The held slot's agent, running and ready (container start; daemon restart).
+  public func ensureReady(_ index: Int, within deadline: Duration) async throws(AgentError) {
+    held.insert(index)
+    try await slots[index].ensureReady(within: deadline)
+  }
+
+  /// Marks slot `index` held by someone we learned of (pod-resources, checkpoint) without
+  /// waiting for its agent.
+  public func markHeld(_ index: Int) {
+    held.insert(index)
+  }
+
+  /// The holder is gone: recycle the agent (stopped, folder wiped) and refill the warm pool.
+  public func release(_ index: Int) async {
+    held.remove(index)
+    await slots[index].recycle(keepRunning: false)
+    await topUpWarm()
+  }
+
+  public func stopAll() async {
+    await withDiscardingTaskGroup { group in
+      for slot in slots { group.addTask { await slot.stop() } }
+    }
+  }
+
+  /// Keeps `warm` free slots with an agent that never served anyone.
+  private func topUpWarm() async {
+    guard resource.warm > 0, case .success = install else { return }
+    var warm = 0
+    var candidates: [Int] = []
+    for (index, slot) in slots.enumerated() where !held.contains(index) {
+      let status = await slot.snapshot
+      if status.wanted && !status.handedOut { warm += 1 } else if !status.wanted { candidates.append(index) }
+    }
+    for index in candidates.prefix(max(0, resource.warm - warm)) {
+      await slots[index].keepWarm()
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import Foundation
+public import VaccelConfig
+public import VaccelRPC
+import VaccelAgentAPI
+
+/// Decides whether an agent is ready, as `ProbeMode` says: a ttrpc session round trip
+/// (`CreateSession` + `DestroySession`), an accepted connection, or (checked by the caller) a
+/// live process.
+public struct AgentProbe: Sendable {
+  public var mode: ProbeMode
+  public var timeout: Duration
+  public var service: String
+
+  public init(mode: ProbeMode, timeout: Duration, service: String = VaccelAgentService.sync) {
+    self.mode = mode
+    self.timeout = timeout
+    self.service = service
+  }
+
+  /// Throws what is wrong; returns when the agent at `address` is ready.
+  public func check(_ address: AgentAddress) async throws {
+    let service = self.service
+    switch mode {
+    case .process:
+      return
+    case .connect:
+      try await TTRPCClient.withConnection(to: address, timeout: timeout) { _ in }
+    case .session:
+      try await TTRPCClient.withConnection(to: address, timeout: timeout) { connection in
+        let created = try await connection.call(
+          service: service, method: VaccelAgentService.Method.createSession,
+          request: Vaccel_Session_CreateRequest(), as: Vaccel_Session_CreateResponse.self)
+        _ = try await connection.call(
+          service: service, method: VaccelAgentService.Method.destroySession,
+          request: Vaccel_Session_DestroyRequest.with { $0.sessionID = created.sessionID },
+          as: Vaccel_Empty_Empty.self)
+      }
+    }
+  }
+}

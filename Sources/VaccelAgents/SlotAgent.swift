@@ -1,0 +1,386 @@
+import Foundation
+import Glibc
+public import Logging
+import NodeSupport
+public import VaccelConfig
+public import VaccelRPC
+
+/// Everything one slot's supervisor needs; built by `AgentPool`.
+public struct SlotAgentContext: Sendable {
+  public var slotID: String
+  public var index: Int
+  /// Where the agent listens (`-a`).
+  public var listenAddress: AgentAddress
+  /// Where the probe connects (the same, or the loopback form of a wildcard listen address).
+  public var probeAddress: AgentAddress
+  /// unix transport: the slot's own folder (mounted into the pod) and its socket.
+  public var folder: String?
+  public var socketPath: String?
+  public var logPath: String
+  public var agent: AgentConfig
+  public var launcher: any ProcessLaunching
+  public var logger: Logger
+}
+
+/// Supervises the one agent behind one slot: starts it (removing a stale socket first, since
+/// the real agent never removes its own), waits until the probe passes, restarts it with
+/// back-off when it exits, and recycles it (stop, wipe the folder, fresh process) before it
+/// serves another holder.
+public actor SlotAgent {
+  public nonisolated let context: SlotAgentContext
+  private var status = SlotAgentStatus()
+  private var install: AgentInstall?
+  private var process: MonitoredProcess?
+  private var supervisor: Task<Void, Never>?
+  private var readyWaiters: [UUID: CheckedContinuation<Void, any Error>] = [:]
+  private let log: AgentLog
+  private let changes: AsyncStream<(Int, SlotAgentStatus)>.Continuation
+  private let probe: AgentProbe
+  private var logger: Logger
+
+  /// Probe interval while an agent starts: the only fast loop, and bounded by `readyTimeout`.
+  static let startPollInterval: Duration = .milliseconds(10)
+
+  public init(context: SlotAgentContext, changes: AsyncStream<(Int, SlotAgentStatus)>.Continuation) {
+    self.context = context
+    self.changes = changes
+    self.log = AgentLog(path: context.logPath, maxBytes: context.agent.logMaxBytes)
+    self.probe = AgentProbe(mode: context.agent.probe, timeout: context.agent.probeTimeout)
+    var logger = context.logger
+    logger[metadataKey: "slot"] = "\(context.slotID)"
+    self.logger = logger
+  }
+
+  public var snapshot: SlotAgentStatus { status }
+
+  private func publish() {
+    changes.yield((context.index, status))
+  }
+
+  // MARK: Node checks
+
+  /// The node's install, or nil with the reason: no agent starts while it is nil.
+  public func setInstall(_ result: Result<AgentInstall, AgentError>) {
+    switch result {
+    case .success(let install):
+      let recovered = self.install == nil
+      self.install = install
+      if status.phase == .unavailable {
+        status.phase = .stopped
+        status.lastError = nil
+      }
+      if recovered && status.wanted { ensureSupervisor() }
+    case .failure(let error):
+      install = nil
+      if process == nil {
+        status.phase = .unavailable
+        status.lastError = error.description
+      }
+      failWaiters(.nodeCheck(error.description))
+    }
+    publish()
+  }
+
+  // MARK: What the pool asks for
+
+  /// Makes sure an agent runs here and waits until it is ready (PreStartContainer, warm pool).
+  public func ensureReady(within deadline: Duration) async throws(AgentError) {
+    status.wanted = true
+    guard install != nil else {
+      publish()
+      throw .nodeCheck(status.lastError ?? "the node cannot run agents")
+    }
+    ensureSupervisor()
+    publish()
+    guard status.phase != .ready else { return }
+    try await waitUntilReady(within: deadline)
+  }
+
+  /// Starts an agent without waiting for it (the warm pool).
+  public func keepWarm() {
+    guard !status.wanted, install != nil else { return }
+    status.wanted = true
+    ensureSupervisor()
+    publish()
+  }
+
+  /// Hands the slot's agent to a new holder: a fresh process that never served anyone.
+  public func handOut(within deadline: Duration) async throws(AgentError) {
+    if status.handedOut {
+      await recycle(keepRunning: true)
+    }
+    try await ensureReady(within: deadline)
+    status.handedOut = true
+    status.generation += 1
+    publish()
+  }
+
+  /// Stops the agent, wipes the slot folder, and starts a fresh one if `keepRunning`.
+  public func recycle(keepRunning: Bool) async {
+    await stop()
+    wipeFolder()
+    status.handedOut = false
+    status.wanted = keepRunning
+    if keepRunning && install != nil { ensureSupervisor() }
+    publish()
+  }
+
+  /// Takes over an agent a previous daemon instance left running for a holder.
+  public func adopt(pid: Int32, monitor: ProcessMonitor) -> Bool {
+    guard process == nil, let watched = try? monitor.watch(pid: pid, isChild: false) else { return false }
+    process = watched
+    status.pid = pid
+    status.pidStartTime = ProcessInfoReader.startTime(of: pid)
+    status.phase = .starting
+    status.wanted = true
+    status.handedOut = true
+    logger.notice("adopted the agent of the previous daemon", metadata: ["pid": "\(pid)"])
+    ensureSupervisor()
+    publish()
+    return true
+  }
+
+  /// Stops the agent (SIGTERM, grace period, SIGKILL) and supervision.
+  public func stop() async {
+    status.wanted = false
+    supervisor?.cancel()
+    if let process {
+      status.phase = .stopping
+      publish()
+      await terminate(process)
+    }
+    await supervisor?.value
+    supervisor = nil
+    process = nil
+    status.pid = nil
+    status.pidStartTime = nil
+    status.down = false
+    if status.phase != .unavailable { status.phase = .stopped }
+    failWaiters(.notReady("the agent was stopped"))
+    publish()
+  }
+
+  /// Forwards what the agent wrote since the last call into the daemon's log; returns the
+  /// last line that explains a failure (a panic, a known crash), if any.
+  @discardableResult
+  public func forwardLogs() -> String? {
+    var explanation: String?
+    for line in log.readNewLines() where !line.isEmpty {
+      logger.info("\(line)", metadata: ["source": "agent", "pid": "\(status.pid.map(String.init) ?? "-")"])
+      explanation = KnownAgentFailures.explain(line) ?? explanation
+    }
+    return explanation
+  }
+
+  // MARK: Supervision
+
+  private func ensureSupervisor() {
+    guard supervisor == nil else { return }
+    supervisor = Task { await self.supervise() }
+  }
+
+  private func supervise() async {
+    defer { supervisor = nil }
+    while status.wanted && !Task.isCancelled {
+      let running: MonitoredProcess
+      if let adopted = process {
+        running = adopted
+      } else {
+        guard let install else { return }
+        do {
+          running = try launch(install)
+        } catch {
+          status.lastError = error.description
+          status.down = true
+          guard await backOff(ranFor: .zero) else { return }
+          continue
+        }
+      }
+      let started = ContinuousClock.now
+      switch await waitForReadiness(of: running) {
+      case .ready:
+        status.phase = .ready
+        status.down = false
+        resumeWaiters()
+        publish()
+        logger.info("agent ready", metadata: ["pid": "\(running.pid)"])
+        let exit = await running.waitForExit()
+        let explanation = forwardLogs()
+        process = nil
+        status.pid = nil
+        guard status.wanted && !Task.isCancelled else { return }
+        status.restarts += 1
+        status.down = true
+        status.lastError = "agent exited: \(exit)" + (explanation.map { ": \($0)" } ?? "")
+        logger.warning("agent exited; restarting", metadata: ["status": "\(exit)"])
+        guard await backOff(ranFor: ContinuousClock.now - started) else { return }
+      case .failed(let why):
+        if running.exitStatus == nil { await terminate(running) }
+        let explanation = forwardLogs()
+        process = nil
+        status.pid = nil
+        guard status.wanted && !Task.isCancelled else { return }
+        status.lastError = why + (explanation.map { ": \($0)" } ?? "")
+        status.down = true
+        logger.warning("agent did not become ready", metadata: ["error": "\(why)"])
+        guard await backOff(ranFor: .zero) else { return }
+      case .cancelled:
+        return
+      }
+    }
+  }
+
+  private func launch(_ install: AgentInstall) throws(AgentError) -> MonitoredProcess {
+    removeStaleSocket()
+    if let folder = context.folder {
+      do {
+        try Directories.create(folder)
+      } catch {
+        throw .launch("cannot create the slot folder: \(error)")
+      }
+    }
+    let arguments = context.agent.args.map {
+      $0.replacingOccurrences(of: AgentConfig.addressPlaceholder, with: context.listenAddress.description)
+    }
+    var environment = context.agent.environment
+    environment["PATH"] = environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    let spec = LaunchSpec(executable: install.executable, arguments: arguments, environment: environment, logPath: context.logPath)
+    let launched: MonitoredProcess
+    do {
+      launched = try context.launcher.launch(spec)
+    } catch {
+      throw .launch("cannot start \(install.executable): \(error)")
+    }
+    process = launched
+    status.phase = .starting
+    status.pid = launched.pid
+    status.pidStartTime = ProcessInfoReader.startTime(of: launched.pid)
+    status.startedAt = Date()
+    publish()
+    logger.info("agent started", metadata: ["pid": "\(launched.pid)", "address": "\(context.listenAddress)"])
+    return launched
+  }
+
+  private enum Readiness { case ready, failed(String), cancelled }
+
+  private func waitForReadiness(of running: MonitoredProcess) async -> Readiness {
+    let deadline = ContinuousClock.now + context.agent.readyTimeout
+    var lastProbeError = "no answer yet"
+    while !Task.isCancelled {
+      if let exit = running.exitStatus {
+        return .failed("agent \(exit) before it was ready")
+      }
+      do {
+        try await probe.check(context.probeAddress)
+        if running.exitStatus == nil { return .ready }
+      } catch {
+        lastProbeError = "\(error)"
+      }
+      guard ContinuousClock.now < deadline else {
+        return .failed("agent not ready within \(context.agent.readyTimeout): \(lastProbeError)")
+      }
+      try? await Task.sleep(for: Self.startPollInterval)
+    }
+    return .cancelled
+  }
+
+  /// Waits before the next start; false when supervision should end instead.
+  private func backOff(ranFor: Duration) async -> Bool {
+    if ranFor >= context.agent.restartBackoffReset { status.consecutiveFailures = 0 }
+    status.consecutiveFailures += 1
+    status.phase = .backoff
+    publish()
+    failWaiters(.notReady(status.lastError ?? "agent down"))
+    let exponent = min(status.consecutiveFailures - 1, 16)
+    let delay = min(context.agent.restartBackoffInitial * (1 << exponent), context.agent.restartBackoffMax)
+    do {
+      try await Task.sleep(for: delay)
+    } catch {
+      return false
+    }
+    return status.wanted
+  }
+
+  private func terminate(_ running: MonitoredProcess) async {
+    guard running.signal(SIGTERM) else { return }
+    let grace = context.agent.stopGracePeriod
+    let killer = Task {
+      try await Task.sleep(for: grace)
+      running.signal(SIGKILL)
+    }
+    _ = await running.waitForExit()
+    killer.cancel()
+  }
+
+  // MARK: Waiting for readiness
+
+  private func waitUntilReady(within deadline: Duration) async throws(AgentError) {
+    let id = UUID()
+    let timer = Task {
+      try await Task.sleep(for: deadline)
+      self.expireWaiter(id, after: deadline)
+    }
+    defer { timer.cancel() }
+    do {
+      try await withCheckedThrowingContinuation { continuation in
+        readyWaiters[id] = continuation
+      }
+    } catch let error as AgentError {
+      throw error
+    } catch {
+      throw .notReady("\(error)")
+    }
+  }
+
+  private func expireWaiter(_ id: UUID, after deadline: Duration) {
+    let reason = status.lastError.map { ": \($0)" } ?? ""
+    readyWaiters.removeValue(forKey: id)?.resume(throwing: AgentError.notReady("agent not ready within \(deadline)\(reason)"))
+  }
+
+  private func resumeWaiters() {
+    let waiters = readyWaiters
+    readyWaiters = [:]
+    for waiter in waiters.values { waiter.resume() }
+  }
+
+  private func failWaiters(_ error: AgentError) {
+    // Waiters of a slot that is merely restarting keep waiting for the next start; only a
+    // node problem or a stop ends them early.
+    guard case .notReady = error, status.wanted else {
+      let waiters = readyWaiters
+      readyWaiters = [:]
+      for waiter in waiters.values { waiter.resume(throwing: error) }
+      return
+    }
+  }
+
+  // MARK: Files
+
+  private func removeStaleSocket() {
+    guard let socketPath = context.socketPath else { return }
+    var info = stat()
+    if lstat(socketPath, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK {
+      unlink(socketPath)
+    }
+  }
+
+  /// Empties the slot folder (what the previous holder's agent or pod left there).
+  private func wipeFolder() {
+    guard let folder = context.folder else { return }
+    Directories.removeContents(of: folder)
+  }
+}
+
+/// Failures of the real agent that deserve a name rather than a restart count.
+enum KnownAgentFailures {
+  static func explain(_ line: String) -> String? {
+    if line.contains("EOPNOTSUPP") && line.contains("Ttrpc") {
+      return "the agent's ttrpc-rust (< 0.8.6) cannot listen on unix sockets under Linux >= 6.12.9 "
+        + "(SO_REUSEPORT gives EOPNOTSUPP): upgrade vaccel-rpc-agent"
+    }
+    if line.contains("panicked") {
+      return String(line.suffix(300))
+    }
+    return nil
+  }
+}

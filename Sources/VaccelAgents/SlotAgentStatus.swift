@@ -1,0 +1,46 @@
+import Foundation
+
+/// One slot's agent as status and health see it.
+public struct SlotAgentStatus: Sendable, Equatable {
+  public enum Phase: String, Sendable, Equatable {
+    /// No agent, none wanted (a free slot outside the warm pool).
+    case stopped
+    case starting
+    case ready
+    /// Exited or failed; waiting to start again.
+    case backoff
+    case stopping
+    /// The node cannot run the agent (binary or plugins missing).
+    case unavailable
+  }
+
+  public var phase: Phase = .stopped
+  public var pid: Int32?
+  /// Process start time in clock ticks since boot (/proc/<pid>/stat), to recognise it later.
+  public var pidStartTime: UInt64?
+  /// Unexpected exits since the daemon started.
+  public var restarts = 0
+  /// Failures in a row (reset after a healthy period); 3 or more is a crash loop.
+  public var consecutiveFailures = 0
+  public var startedAt: Date?
+  public var lastError: String?
+  /// The running agent has been handed to a holder: it must be recycled before another.
+  public var handedOut = false
+  /// Holders served so far; every hand-out to a new holder gets a fresh process.
+  public var generation = 0
+  /// An agent is wanted on this slot (it is held, or kept warm).
+  public var wanted = false
+  /// The agent went away unexpectedly and is not back yet.
+  public var down = false
+
+  public var crashLooping: Bool { consecutiveFailures >= 3 }
+
+  /// Unhealthy while the node cannot run agents, or while a wanted agent is down.
+  public var healthy: Bool { phase != .unavailable && !(wanted && down) }
+
+  public var unhealthyReason: String? {
+    guard !healthy else { return nil }
+    if crashLooping { return "crash-looping: \(lastError ?? "agent keeps exiting")" }
+    return lastError ?? "agent down"
+  }
+}
