@@ -1,27 +1,40 @@
-public import NodeSupport
 public import Logging
+public import VaccelAgents
 public import VaccelConfig
 
-/// Owns one resource's slots: health, allocations, preferences, and the `ListAndWatch`
-/// subscribers that must hear about every change.
+/// Owns one resource's slots: health, allocations and holders, preferences, the agents behind
+/// the slots (through `AgentPool`), and the `ListAndWatch` subscribers that hear every change.
 public actor DeviceManager {
   public nonisolated let resource: ResourceConfig
   public nonisolated let runDir: String
+  /// nil for `agents: runtime` resources, whose sandbox runtime starts its own agents.
+  public nonisolated let agents: AgentPool?
   private var table: SlotTable
+  private var agentStatus: [SlotAgentStatus]
   private var watchers: [UInt64: AsyncStream<[DeviceStatus]>.Continuation] = [:]
   private var nextWatcher: UInt64 = 0
   private let logger: Logger
+  private var onChange: @Sendable () -> Void = {}
 
-  public init(resource: ResourceConfig, runDir: String, logger: Logger) {
+  public init(resource: ResourceConfig, runDir: String, agents: AgentPool? = nil, logger: Logger) {
     self.resource = resource
     self.runDir = runDir
+    self.agents = agents
     self.table = SlotTable(resource: resource)
+    self.agentStatus = Array(repeating: SlotAgentStatus(), count: resource.slots)
     var logger = logger
     logger[metadataKey: "resource"] = "\(resource.name)"
     self.logger = logger
   }
 
+  /// Called after every change worth a checkpoint.
+  public func setOnChange(_ onChange: @escaping @Sendable () -> Void) {
+    self.onChange = onChange
+  }
+
   public var devices: [DeviceStatus] { table.devices }
+
+  // MARK: ListAndWatch
 
   /// A subscription to the full device list: the current list at once, then a new one after
   /// every change. A slow reader only ever gets the newest list, which is all the kubelet needs.
@@ -50,23 +63,45 @@ public actor DeviceManager {
     watchers.removeAll()
   }
 
-  public func setHealth(deviceID: String, healthy: Bool, reason: String? = nil) throws(PluginError) {
-    let index = try table.resolve([deviceID], resourceName: resource.name)[0]
-    guard table.setHealth(slot: index, healthy: healthy, reason: reason) else { return }
-    logger.notice(
-      "device health changed",
-      metadata: ["slot": "\(deviceID)", "healthy": "\(healthy)", "reason": "\(reason ?? "")"])
-    broadcast()
-  }
-
   private func broadcast() {
     let devices = table.devices
     for continuation in watchers.values { continuation.yield(devices) }
   }
 
+  // MARK: Health
+
+  public func setHealth(deviceID: String, healthy: Bool, reason: String? = nil) throws(PluginError) {
+    let index = try table.resolve([deviceID], resourceName: resource.name)[0]
+    applyHealth(index, healthy: healthy, reason: reason)
+  }
+
+  private func applyHealth(_ index: Int, healthy: Bool, reason: String?) {
+    guard table.setHealth(slot: index, healthy: healthy, reason: reason) else { return }
+    logger.notice(
+      "device health changed",
+      metadata: ["slot": "\(table.slots[index].id)", "healthy": "\(healthy)", "reason": "\(reason ?? "")"])
+    broadcast()
+  }
+
+  /// Follows the agents' status changes until cancelled: health into `ListAndWatch`,
+  /// readiness into preferences, pids into the checkpoint.
+  public func followAgents() async {
+    guard let agents else { return }
+    for await (index, status) in agents.statusChanges {
+      agentStatus[index] = status
+      // Preferred: a free slot whose agent is up and never served anyone (the warm pool).
+      table.setAgentReady(slot: index, status.phase == .ready && !status.handedOut)
+      applyHealth(index, healthy: status.healthy, reason: status.unhealthyReason)
+      onChange()
+    }
+  }
+
+  // MARK: Allocation
+
   /// One reply per container request, in order. All requests are checked before any is
-  /// acted on, so a bad request changes nothing.
-  public func allocate(_ requests: [[String]]) throws(PluginError) -> [ContainerAllocation] {
+  /// acted on, so a bad request changes nothing. Each slot then gets a fresh agent that never
+  /// served anyone; if none is ready in time, UNAVAILABLE with the agent's last error.
+  public func allocate(_ requests: [[String]]) async throws(PluginError) -> [ContainerAllocation] {
     guard !requests.isEmpty else {
       throw .invalidArgument("AllocateRequest has no container requests")
     }
@@ -88,22 +123,40 @@ public actor DeviceManager {
       claimed.formUnion(indices)
       resolved.append(indices)
     }
-    var replies: [ContainerAllocation] = []
     for indices in resolved {
-      for index in indices {
-        try prepareSlotDirectory(index)
-      }
       table.recordAllocation(indices)
-      replies.append(ContainerAllocation(resource: resource, runDir: runDir, slots: indices))
-      logger.info("allocated", metadata: ["slots": "\(indices.map { table.slots[$0].id })"])
     }
-    return replies
+    onChange()
+    if let agents {
+      for index in resolved.joined() {
+        do {
+          try await agents.handOut(index, within: resource.agent.readyTimeout)
+        } catch {
+          logger.warning("allocation failed: no agent", metadata: ["slot": "\(table.slots[index].id)", "error": "\(error)"])
+          throw .unavailable("\(table.slots[index].id): \(error)")
+        }
+      }
+    }
+    return resolved.map { indices in
+      logger.info("allocated", metadata: ["slots": "\(indices.map { table.slots[$0].id })"])
+      return resource.agents == .runtime
+        ? ContainerAllocation.runtimeManaged(resource: resource, slots: indices)
+        : ContainerAllocation(resource: resource, runDir: runDir, slots: indices)
+    }
   }
 
-  /// Checked before every container start; restarts included.
-  public func preStart(_ ids: [String]) throws(PluginError) {
+  /// Before every container start, restarts included: the slot's agent is up and ready.
+  public func preStart(_ ids: [String]) async throws(PluginError) {
     guard !ids.isEmpty else { throw .invalidArgument("PreStartContainer names no devices") }
-    _ = try table.resolve(ids, resourceName: resource.name)
+    let indices = try table.resolve(ids, resourceName: resource.name)
+    guard let agents else { return }
+    for index in indices {
+      do {
+        try await agents.ensureReady(index, within: resource.agent.readyTimeout)
+      } catch {
+        throw .unavailable("\(table.slots[index].id): \(error)")
+      }
+    }
   }
 
   public func preferred(_ requests: [PreferenceRequest]) throws(PluginError) -> [[String]] {
@@ -117,17 +170,116 @@ public actor DeviceManager {
     return answers
   }
 
-  /// The mount source must exist before the container starts. `runDir` itself is recreated
-  /// too: a tmpfs `/var/run` may have been cleared under a running daemon.
-  private func prepareSlotDirectory(_ index: Int) throws(PluginError) {
-    guard resource.transport == .unix else { return }
-    do {
-      try Directories.create(runDir)
-      try Directories.create(resource.slug.joiningPath(table.slots[index].id), beneath: runDir)
-    } catch {
-      throw .internal("cannot prepare slot folder: \(error)")
+  // MARK: Holders
+
+  /// What pod-resources says holds this resource's slots (device ID → holder). Slots held
+  /// and unknown to us are taken on (their agent started); slots we think held that nobody
+  /// holds any more, and that were not allocated within `grace`, are freed and recycled.
+  public func updateHolders(_ held: [String: Holder], grace: Duration, now: ContinuousClock.Instant = .now) async {
+    var freed: [Int] = []
+    for (id, holder) in held {
+      guard let index = table.index(of: id) else { continue }
+      if table.recordHolder(holder, slot: index) {
+        logger.info("slot held by a pod we had not allocated for", metadata: ["slot": "\(id)", "holder": "\(holder)"])
+        await takeOn(index)
+      }
+    }
+    for slot in table.slots where slot.allocated && held[slot.id] == nil {
+      if let since = slot.allocatedAt, now - since < grace { continue }
+      table.free(slot: slot.index)
+      freed.append(slot.index)
+    }
+    onChange()
+    for index in freed {
+      logger.info("slot freed; recycling its agent", metadata: ["slot": "\(table.slots[index].id)"])
+      await agents?.release(index)
     }
   }
+
+  /// A slot held by someone (pod-resources, or the checkpoint after a restart) gets its agent
+  /// back at the same endpoint, without waiting here.
+  private func takeOn(_ index: Int) async {
+    guard let agents else { return }
+    await agents.markHeld(index)
+    let readyTimeout = resource.agent.readyTimeout
+    let id = table.slots[index].id
+    let logger = logger
+    Task {
+      do {
+        try await agents.ensureReady(index, within: readyTimeout)
+      } catch {
+        logger.warning("agent for a held slot not ready yet", metadata: ["slot": "\(id)", "error": "\(error)"])
+      }
+    }
+  }
+
+  // MARK: Restart
+
+  /// This resource's part of the checkpoint.
+  public var checkpointSlots: [Checkpoint.Slot] {
+    table.slots.map { slot in
+      let agent = agentStatus[slot.index]
+      return Checkpoint.Slot(
+        id: slot.id, allocated: slot.allocated, holder: slot.holder, generation: agent.generation,
+        pid: agent.pid, pidStartTime: agent.pidStartTime,
+        endpoint: SlotEndpoint(resource: resource, runDir: runDir, slot: slot.index).podAddress)
+    }
+  }
+
+  /// After a daemon restart: slots the checkpoint says are held are held again; an agent the
+  /// previous instance left on a slot (found by its exact listen address, so this works with
+  /// no checkpoint at all) is adopted if the slot is held and stopped if not; a held slot
+  /// without one gets a new agent at the same endpoint. Never two agents on one slot.
+  public func recover(from records: [Checkpoint.Slot]?, monitor: ProcessMonitor) async {
+    let byID = Dictionary((records ?? []).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+    for slot in table.slots {
+      let record = byID[slot.id]
+      let held = record?.allocated == true
+      if held {
+        _ = table.recordHolder(record?.holder, slot: slot.index, since: nil)
+      }
+      guard let agents else { continue }
+      let agent = agents.slots[slot.index]
+      var leftovers = ProcessInfoReader.processes(withArgument: agent.context.listenAddress.description)
+      if let pid = record?.pid, let first = leftovers.firstIndex(of: pid) {
+        leftovers.swapAt(0, first)  // prefer the one the checkpoint names
+      }
+      var adopted = false
+      if held, let pid = leftovers.first {
+        adopted = await agent.adopt(pid: pid, monitor: monitor)
+        if adopted { leftovers.removeFirst() }
+      }
+      for pid in leftovers {
+        logger.notice("stopping an agent left by the previous daemon", metadata: ["slot": "\(slot.id)", "pid": "\(pid)"])
+        await LeftoverAgents.stop(pid: pid, monitor: monitor, grace: resource.agent.stopGracePeriod)
+      }
+      if held {
+        await agents.markHeld(slot.index)
+        if !adopted { await takeOn(slot.index) }
+      }
+    }
+    onChange()
+  }
+
+  /// Status of every slot, for the checkpoint and `vaccelctl status`.
+  public var slotStates: [SlotState] {
+    table.slots.map { slot in
+      SlotState(
+        id: slot.id, healthy: slot.healthy, unhealthyReason: slot.unhealthyReason, allocated: slot.allocated,
+        holder: slot.holder, allocations: slot.allocations, agent: agentStatus[slot.index])
+    }
+  }
+}
+
+/// One slot as status and the checkpoint see it.
+public struct SlotState: Sendable, Equatable {
+  public var id: String
+  public var healthy: Bool
+  public var unhealthyReason: String?
+  public var allocated: Bool
+  public var holder: Holder?
+  public var allocations: Int
+  public var agent: SlotAgentStatus
 }
 
 /// A `ListAndWatch` subscription; `cancel()` ends it from outside (RPC cancelled).

@@ -1,52 +1,95 @@
-public import NodeSupport
+import Foundation
 public import Logging
+public import NodeSupport
 public import ServiceLifecycle
+public import VaccelAgents
 public import VaccelConfig
 import UnixSignals
 
-/// The node daemon: one `DeviceManager` and one `ResourcePlugin` per configured resource, run
-/// as services in a `ServiceGroup` that shuts down gracefully on SIGTERM/SIGINT.
+/// The node daemon: per resource a `DeviceManager` (slots), an `AgentPool` (agents) and a
+/// `ResourcePlugin` (kubelet registration); plus the pod-resources poller and the checkpoint
+/// writer. All run as services in a `ServiceGroup` that shuts down gracefully on SIGTERM/SIGINT.
 public struct NodeDaemon: Sendable {
   public let config: DaemonConfig
   public let plugins: [ResourcePlugin]
+  public let managers: [DeviceManager]
+  public let monitor: ProcessMonitor
+  public let checkpoint: CheckpointWriter
+  public let podResources: PodResourcesWatcher
   private let logger: Logger
 
+  /// `reapOrphans`: become a child subreaper and reap every child (the daemon process only;
+  /// tests that run the daemon in-process leave it off so their own children are theirs).
   public init(
     config: DaemonConfig,
     logger: Logger,
     registrar: any KubeletRegistering = GRPCKubeletRegistrar(),
-    watcher: any DirectoryWatching = InotifyWatcher()
-  ) {
+    watcher: any DirectoryWatching = InotifyWatcher(),
+    podResources: (any PodResourcesListing)? = nil,
+    launcher: (any ProcessLaunching)? = nil,
+    reapOrphans: Bool = false,
+    searchPath: String? = ProcessInfo.processInfo.environment["PATH"]
+  ) throws {
     self.config = config
     self.logger = logger
-    self.plugins = config.resources.map { resource in
-      ResourcePlugin(
-        manager: DeviceManager(resource: resource, runDir: config.runDir, logger: logger),
-        kubelet: config.kubelet,
-        registrar: registrar,
-        watcher: watcher,
+    let monitor = try ProcessMonitor(reapOrphans: reapOrphans, logger: logger)
+    self.monitor = monitor
+    let launcher = launcher ?? PosixLauncher(monitor: monitor)
+    let managers = config.resources.map { resource in
+      DeviceManager(
+        resource: resource, runDir: config.runDir,
+        agents: resource.agents == .managed
+          ? AgentPool(
+            resource: resource, runDir: config.runDir, stateDir: config.stateDir, launcher: launcher,
+            searchPath: searchPath, logger: logger)
+          : nil,
         logger: logger)
     }
+    self.managers = managers
+    self.plugins = managers.map { manager in
+      ResourcePlugin(manager: manager, kubelet: config.kubelet, registrar: registrar, watcher: watcher, logger: logger)
+    }
+    self.checkpoint = CheckpointWriter(store: CheckpointStore(stateDir: config.stateDir), managers: managers, logger: logger)
+    self.podResources = PodResourcesWatcher(
+      client: podResources ?? GRPCPodResourcesClient(socketPath: config.kubelet.podResourcesSocket),
+      managers: managers, kubelet: config.kubelet, logger: logger)
   }
 
   public func manager(for resourceName: String) -> DeviceManager? {
-    plugins.first { $0.manager.resource.name == resourceName }?.manager
+    managers.first { $0.resource.name == resourceName }
   }
 
   /// The folders the daemon works in; the kubelet's may not exist yet on a fresh node.
   public func prepareDirectories() throws {
-    for path in [config.kubelet.devicePluginDir, config.runDir, config.stateDir] {
-      try Directories.create(path)
-    }
+    try Directories.create(config.kubelet.devicePluginDir)
+    try Directories.create(config.runDir)
+    try Directories.create(config.stateDir, mode: 0o700)
   }
 
   /// Runs until SIGTERM/SIGINT (or the task is cancelled), then stops registering, ends the
-  /// `ListAndWatch` streams and removes our sockets.
+  /// `ListAndWatch` streams, removes our sockets and stops the agents.
   public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
     try prepareDirectories()
+    await recover()
+    let writer = checkpoint
+    for manager in managers {
+      await manager.setOnChange { writer.markDirty() }
+    }
+    await checkpoint.writeNow()
+
+    // Shut down in reverse order: registrations first, the checkpoint writer last.
+    var services: [any Service] = [checkpoint]
+    for manager in managers {
+      if let agents = manager.agents {
+        services.append(BackgroundService("AgentPool(\(manager.resource.name))") { await agents.run() })
+        services.append(BackgroundService("Agents→\(manager.resource.name)") { await manager.followAgents() })
+      }
+    }
+    services.append(podResources)
+    services.append(contentsOf: plugins as [any Service])
     let group = ServiceGroup(
       configuration: ServiceGroupConfiguration(
-        services: plugins.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+        services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
         gracefulShutdownSignals: gracefulShutdownSignals,
         logger: logger))
     logger.info(
@@ -55,7 +98,55 @@ public struct NodeDaemon: Sendable {
         "resources": "\(config.resources.map(\.name))",
         "devicePluginDir": "\(config.kubelet.devicePluginDir)",
       ])
-    try await group.run()
+    defer { monitor.shutdown() }
+    do {
+      try await group.run()
+    } catch {
+      await stopAgents()
+      throw error
+    }
+    await stopAgents()
     logger.info("stopped")
+  }
+
+  private func stopAgents() async {
+    for manager in managers {
+      await manager.agents?.stopAll()
+    }
+    await checkpoint.writeNow()
+  }
+
+  /// Reads the checkpoint (a corrupt one is set aside and the state rebuilt from what runs
+  /// and what pod-resources says) and takes over what the previous instance left.
+  private func recover() async {
+    let store = checkpoint.store
+    var saved: Checkpoint?
+    do {
+      saved = try store.load()
+    } catch {
+      let aside = store.setAside()
+      logger.error("checkpoint unusable; rebuilding from running agents and pod-resources",
+        metadata: ["error": "\(error)", "keptAs": "\(aside)"])
+    }
+    for manager in managers {
+      await manager.recover(from: saved?.resources[manager.resource.name], monitor: monitor)
+    }
+    // Learn the holders at once rather than after the first interval.
+    try? await podResources.pollOnce()
+  }
+}
+
+/// A long-running function as a service that ends on graceful shutdown.
+struct BackgroundService: Service, CustomStringConvertible {
+  let description: String
+  let body: @Sendable () async -> Void
+
+  init(_ name: String, body: @escaping @Sendable () async -> Void) {
+    self.description = name
+    self.body = body
+  }
+
+  func run() async {
+    await cancelWhenGracefulShutdown { await body() }
   }
 }

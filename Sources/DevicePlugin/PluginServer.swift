@@ -1,4 +1,4 @@
-public import NodeSupport
+import NodeSupport
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import GRPCUnixServer

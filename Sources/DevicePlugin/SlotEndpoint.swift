@@ -29,6 +29,15 @@ public struct SlotEndpoint: Sendable, Equatable {
 }
 
 extension ContainerAllocation {
+  /// For `agents: runtime`: the sandbox runtime starts the agent; the container only learns
+  /// which slot it holds.
+  static func runtimeManaged(resource: ResourceConfig, slots: [Int]) -> ContainerAllocation {
+    ContainerAllocation(annotations: [
+      "vaccel.org/resource": resource.name,
+      "vaccel.org/slots": slots.map { resource.deviceID(slot: $0) }.joined(separator: ","),
+    ])
+  }
+
   /// The reply for one container holding `slots` (in request order) of `resource`.
   ///
   /// The first slot is the container's agent (`VACCEL_RPC_ADDRESS`, folder at `containerPath`);

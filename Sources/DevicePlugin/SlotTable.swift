@@ -11,6 +11,12 @@ struct SlotTable: Sendable {
     var allocations = 0
     /// Logical time of the last allocation (0 = never), for the spread policy.
     var lastAllocated: UInt64 = 0
+    /// Held by a container (since Allocate, or as pod-resources reports).
+    var allocated = false
+    var allocatedAt: ContinuousClock.Instant?
+    var holder: Holder?
+    /// The slot's agent is running and passed its probe.
+    var agentReady = false
   }
 
   private(set) var slots: [Slot]
@@ -52,12 +58,35 @@ struct SlotTable: Sendable {
     return changed
   }
 
-  mutating func recordAllocation(_ indices: [Int]) {
+  mutating func recordAllocation(_ indices: [Int], at now: ContinuousClock.Instant = .now) {
     for index in indices {
       clock += 1
       slots[index].allocations += 1
       slots[index].lastAllocated = clock
+      slots[index].allocated = true
+      slots[index].allocatedAt = now
+      slots[index].holder = nil
     }
+  }
+
+  /// A holder learned from pod-resources or a checkpoint; returns whether the slot was free.
+  /// `since` nil: no grace (a slot recovered after a restart, no Allocate in flight for it).
+  mutating func recordHolder(_ holder: Holder?, slot index: Int, since: ContinuousClock.Instant? = .now) -> Bool {
+    let wasFree = !slots[index].allocated
+    if wasFree { slots[index].allocatedAt = since }
+    slots[index].allocated = true
+    if let holder { slots[index].holder = holder }
+    return wasFree
+  }
+
+  mutating func free(slot index: Int) {
+    slots[index].allocated = false
+    slots[index].allocatedAt = nil
+    slots[index].holder = nil
+  }
+
+  mutating func setAgentReady(slot index: Int, _ ready: Bool) {
+    slots[index].agentReady = ready
   }
 
   /// `mustInclude` first, then the best of the rest: healthy before unhealthy, then by policy.
@@ -84,6 +113,7 @@ struct SlotTable: Sendable {
 
   private func isPreferred(_ a: Slot, over b: Slot) -> Bool {
     if a.healthy != b.healthy { return a.healthy }
+    if a.agentReady != b.agentReady { return a.agentReady }
     switch policy {
     case .pack:
       return a.index < b.index

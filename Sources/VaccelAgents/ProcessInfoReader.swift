@@ -27,3 +27,17 @@ public enum ProcessInfoReader {
     return stat[stat.index(after: close)...].split(separator: " ").first?.first
   }
 }
+
+extension ProcessInfoReader {
+  /// Processes (other than us) whose command line has `argument` as one of its words: how
+  /// agents left by a previous daemon are found even without a checkpoint.
+  public static func processes(withArgument argument: String) -> [Int32] {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    let me = getpid()
+    return entries.compactMap(Int32.init).filter { pid in
+      guard pid != me, let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+      return data.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == argument }
+        && state(of: pid) != "Z"
+    }
+  }
+}

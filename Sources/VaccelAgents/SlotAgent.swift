@@ -33,6 +33,8 @@ public actor SlotAgent {
   private var process: MonitoredProcess?
   private var supervisor: Task<Void, Never>?
   private var readyWaiters: [UUID: CheckedContinuation<Void, any Error>] = [:]
+  /// The back-off wait in progress; cancelling it restarts the agent at once.
+  private var backoffTimer: Task<Void, any Error>?
   private let log: AgentLog
   private let changes: AsyncStream<(Int, SlotAgentStatus)>.Continuation
   private let probe: AgentProbe
@@ -93,6 +95,8 @@ public actor SlotAgent {
     ensureSupervisor()
     publish()
     guard status.phase != .ready else { return }
+    // A container is about to start: do not make it wait out a restart back-off.
+    backoffTimer?.cancel()
     try await waitUntilReady(within: deadline)
   }
 
@@ -293,12 +297,15 @@ public actor SlotAgent {
     failWaiters(.notReady(status.lastError ?? "agent down"))
     let exponent = min(status.consecutiveFailures - 1, 16)
     let delay = min(context.agent.restartBackoffInitial * (1 << exponent), context.agent.restartBackoffMax)
-    do {
-      try await Task.sleep(for: delay)
-    } catch {
-      return false
+    let timer = Task { try await Task.sleep(for: delay) }
+    backoffTimer = timer
+    await withTaskCancellationHandler {
+      _ = try? await timer.value  // ends early when kicked by ensureReady
+    } onCancel: {
+      timer.cancel()
     }
-    return status.wanted
+    backoffTimer = nil
+    return status.wanted && !Task.isCancelled
   }
 
   private func terminate(_ running: MonitoredProcess) async {

@@ -33,6 +33,8 @@ public struct SlotAgentStatus: Sendable, Equatable {
   /// The agent went away unexpectedly and is not back yet.
   public var down = false
 
+  public init() {}
+
   public var crashLooping: Bool { consecutiveFailures >= 3 }
 
   /// Unhealthy while the node cannot run agents, or while a wanted agent is down.

@@ -55,7 +55,7 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
     }
     let logger = Logger(label: "vaccel-device-plugin")
     do {
-      try await NodeDaemon(config: daemonConfig, logger: logger).run()
+      try await NodeDaemon(config: daemonConfig, logger: logger, reapOrphans: true).run()
     } catch {
       logger.critical("daemon failed", metadata: ["error": "\(error)"])
       throw ExitCode(1)

@@ -16,7 +16,7 @@ struct InteropTests {
     let python = try #require(Repository.which("python3"), "python3 is needed: run scripts/install-test-deps")
     let directory = try TestDirectory()
     let config = DaemonHarness.config(in: directory)
-    let daemon = NodeDaemon(config: config, logger: .test)
+    let daemon = try NodeDaemon(config: config, logger: .test, podResources: FakePodResources())
     let task = Task { try await daemon.run(gracefulShutdownSignals: []) }
     defer { task.cancel() }
 
@@ -34,14 +34,16 @@ struct InteropTests {
   @Test func grpcGoClientKeepsItsStreamThroughThousandsOfCalls() async throws {
     let client = try await GoKubeletClient.build()
     let directory = try TestDirectory()
-    let config = DaemonHarness.config(in: directory)
-    let daemon = NodeDaemon(config: config, logger: .test)
+    // This test is about HTTP/2 under grpc-go; agents would turn 500 Allocates into 500
+    // agent recycles, so the sandbox runtime "starts" them here.
+    let config = DaemonHarness.config(in: directory, resources: [ResourceConfig(agents: .runtime)])
+    let daemon = try NodeDaemon(config: config, logger: .test, podResources: FakePodResources())
     let task = Task { try await daemon.run(gracefulShutdownSignals: []) }
     defer { task.cancel() }
     let socket = config.kubelet.devicePluginDir + "/" + config.resources[0].endpointFileName
     try await waitForFile(socket)
 
-    let manager = daemon.plugins[0].manager
+    let manager = daemon.managers[0]
     let result = try await client.run(socket: socket, calls: 2000) {
       try? await manager.setHealth(deviceID: "accel-1", healthy: false, reason: "interop")
     }

@@ -192,8 +192,8 @@ struct NodeDaemonTests {
   @Test func servesEachResourceOnItsOwnSocket() async throws {
     let harness = try await DaemonHarness.start(configure: {
       $0.resources = [
-        ResourceConfig(name: "vaccel.org/accel", slots: 2),
-        ResourceConfig(name: "vaccel.org/accel-vm", slots: 3, transport: .vsock),
+        ResourceConfig(name: "vaccel.org/accel", slots: 2, agent: DaemonHarness.agent),
+        ResourceConfig(name: "vaccel.org/accel-vm", slots: 3, transport: .vsock, agents: .runtime),
       ]
     })
     defer { Task { await harness.shutdown() } }
@@ -202,8 +202,10 @@ struct NodeDaemonTests {
     }
     #expect(state.plugins["vaccel.org/accel-vm"]?.request.endpoint == "vaccel-accel-vm.sock")
 
+    // The sandbox runtime starts its own agents: the container learns its slot, no endpoint.
     let reply = try await harness.kubelet.allocate("vaccel.org/accel-vm", [["accel-vm-2"]])
-    #expect(reply.containerResponses.first?.envs["VACCEL_RPC_ADDRESS"] == "vsock://2:2050")
+    #expect(reply.containerResponses.first?.annotations["vaccel.org/slots"] == "accel-vm-2")
+    #expect(reply.containerResponses.first?.envs.isEmpty == true)
     #expect(reply.containerResponses.first?.mounts.isEmpty == true)
   }
 
@@ -227,7 +229,7 @@ struct NodeDaemonTests {
     try await first.registered()
     let before = Directories.identity(of: first.socketPath)
 
-    let second = NodeDaemon(config: first.config, logger: .test)
+    let second = try NodeDaemon(config: first.config, logger: .test, podResources: FakePodResources())
     let task = Task { try await second.run(gracefulShutdownSignals: []) }
     // The second instance tries (and retries) to serve; give it one full attempt by waiting
     // for the first to still answer a call made after the second started.

@@ -2,6 +2,7 @@ import DevicePlugin
 import NodeSupport
 import Foundation
 import Logging
+import VaccelAgents
 import VaccelConfig
 
 /// The real daemon, in-process, against a `FakeKubelet` in a fresh temp folder.
@@ -15,18 +16,35 @@ struct DaemonHarness {
   var resource: String { config.resources[0].name }
   var socketPath: String { config.kubelet.devicePluginDir + "/" + config.resources[0].endpointFileName }
   var manager: DeviceManager { daemon.plugins[0].manager }
+  var agents: AgentPool { daemon.managers[0].agents! }
+
+  /// Agents are the stand-in, with short timings so failures show quickly.
+  static var agent: AgentConfig {
+    AgentConfig(
+      binary: Fixtures.standinAgent, probeTimeout: .seconds(2), readyTimeout: .seconds(10),
+      stopGracePeriod: .seconds(2), restartBackoffInitial: .milliseconds(50),
+      restartBackoffMax: .milliseconds(400), nodeCheckInterval: .seconds(1))
+  }
 
   static func config(in directory: TestDirectory, resources: [ResourceConfig] = [ResourceConfig()]) -> DaemonConfig {
-    DaemonConfig(
+    let agent = Self.agent
+    return DaemonConfig(
       kubelet: KubeletConfig(
         devicePluginDir: directory.sub("dp"),
         podResourcesSocket: directory.sub("pod-resources.sock"),
-        // Long, so that tests prove inotify drives re-registration; tests of the recheck
-        // path set their own.
-        recheckInterval: .seconds(3600)),
+        // Long, so that tests prove inotify drives re-registration and drive pod-resources
+        // polls themselves; tests of the periodic paths set their own.
+        recheckInterval: .seconds(3600),
+        podResourcesInterval: .seconds(3600),
+        allocationGrace: .zero),
       runDir: directory.sub("run"),
       stateDir: directory.sub("state"),
-      resources: resources)
+      agent: agent,
+      resources: resources.map { resource in
+        var resource = resource
+        resource.agent = agent
+        return resource
+      })
   }
 
   /// Starts the kubelet first unless `kubeletFirst` is false.
@@ -35,6 +53,7 @@ struct DaemonHarness {
     configure: (inout DaemonConfig) -> Void = { _ in },
     authority: FakeKubelet.Authority = .localhost,
     watcher: any DirectoryWatching = InotifyWatcher(),
+    podResources: FakePodResources = FakePodResources(),
     kubeletFirst: Bool = true
   ) async throws -> DaemonHarness {
     let directory = try directory ?? TestDirectory()
@@ -42,7 +61,7 @@ struct DaemonHarness {
     configure(&config)
     let kubelet = FakeKubelet(directory: config.kubelet.devicePluginDir, authority: authority)
     if kubeletFirst { try await kubelet.start() }
-    let daemon = NodeDaemon(config: config, logger: .test, watcher: watcher)
+    let daemon = try NodeDaemon(config: config, logger: .test, watcher: watcher, podResources: podResources)
     let task = Task { try await daemon.run(gracefulShutdownSignals: []) }
     return DaemonHarness(directory: directory, config: config, kubelet: kubelet, daemon: daemon, task: task)
   }
@@ -75,5 +94,39 @@ struct DaemonHarness {
 struct SilentWatcher: DirectoryWatching {
   func changes(in directory: String) throws -> AsyncStream<Void> {
     AsyncStream { _ in }
+  }
+}
+
+/// Where the stand-in agent was built: beside the test bundle.
+enum Fixtures {
+  static let standinAgent: String = {
+    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+    for candidate in [folder + "/vaccel-standin-agent", Repository.root + "/.build/debug/vaccel-standin-agent"]
+    where FileManager.default.isExecutableFile(atPath: candidate) {
+      return candidate
+    }
+    return Repository.root + "/.build/debug/vaccel-standin-agent"
+  }()
+}
+
+/// pod-resources for in-process tests: what the test says is held, or an error.
+final class FakePodResources: PodResourcesListing, @unchecked Sendable {
+  private let lock = NSLock()
+  private var held: [String: [String: Holder]] = [:]
+  private var failure: (any Error)?
+
+  func set(_ resource: String, _ devices: [String: Holder]) {
+    lock.withLock { held[resource] = devices }
+  }
+
+  func fail(with error: (any Error)?) {
+    lock.withLock { failure = error }
+  }
+
+  func list() async throws -> [String: [String: Holder]] {
+    try lock.withLock {
+      if let failure { throw failure }
+      return held
+    }
   }
 }

@@ -82,7 +82,7 @@ actor FakeKubelet {
   func restart() async throws {
     await stop()
     let checkpoint = directory + "/kubelet_internal_checkpoint"
-    FileManager.default.createFile(atPath: checkpoint, contents: Data("{}".utf8))
+    _ = FileManager.default.createFile(atPath: checkpoint, contents: Data("{}".utf8))
     for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
       let path = directory + "/" + name
       var info = stat()

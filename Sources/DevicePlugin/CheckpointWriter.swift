@@ -1,0 +1,44 @@
+public import Logging
+public import ServiceLifecycle
+
+/// Writes the checkpoint after changes, coalescing bursts: while one write runs, any number
+/// of further changes make one more write, never a queue of them.
+public struct CheckpointWriter: Service, CustomStringConvertible {
+  public let store: CheckpointStore
+  let managers: [DeviceManager]
+  let logger: Logger
+  private let dirty: AsyncStream<Void>
+  private let continuation: AsyncStream<Void>.Continuation
+
+  public init(store: CheckpointStore, managers: [DeviceManager], logger: Logger) {
+    self.store = store
+    self.managers = managers
+    self.logger = logger
+    (dirty, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+  }
+
+  public var description: String { "CheckpointWriter" }
+
+  public func markDirty() {
+    continuation.yield()
+  }
+
+  public func run() async {
+    for await _ in dirty.cancelOnGracefulShutdown() {
+      await writeNow()
+    }
+  }
+
+  /// Writes the current state now. A failed write leaves the previous checkpoint intact.
+  public func writeNow() async {
+    var checkpoint = Checkpoint()
+    for manager in managers {
+      checkpoint.resources[manager.resource.name] = await manager.checkpointSlots
+    }
+    do {
+      try store.save(checkpoint)
+    } catch {
+      logger.error("cannot write the checkpoint; the previous one is kept", metadata: ["error": "\(error)"])
+    }
+  }
+}
