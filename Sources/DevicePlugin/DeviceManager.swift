@@ -15,6 +15,14 @@ public actor DeviceManager {
   private var nextWatcher: UInt64 = 0
   private let logger: Logger
   private var onChange: @Sendable () -> Void = {}
+  private var slotWaiters: [UInt64: SlotWaiter] = [:]
+  private var nextSlotWaiter: UInt64 = 0
+
+  private struct SlotWaiter {
+    let index: Int
+    let predicate: @Sendable (SlotState) -> Bool
+    let continuation: CheckedContinuation<SlotState, any Error>
+  }
 
   public init(resource: ResourceConfig, runDir: String, agents: AgentPool? = nil, logger: Logger) {
     self.resource = resource
@@ -30,6 +38,41 @@ public actor DeviceManager {
   /// Called after every change worth a checkpoint.
   public func setOnChange(_ onChange: @escaping @Sendable () -> Void) {
     self.onChange = onChange
+  }
+
+  private func changed() {
+    onChange()
+    guard !slotWaiters.isEmpty else { return }
+    let states = slotStates
+    for (id, waiter) in slotWaiters where waiter.predicate(states[waiter.index]) {
+      slotWaiters.removeValue(forKey: id)
+      waiter.continuation.resume(returning: states[waiter.index])
+    }
+  }
+
+  /// Waits until slot `id` satisfies `predicate` (checked after every change), at most `timeout`.
+  public func waitForSlot(
+    _ id: String, timeout: Duration, until predicate: @escaping @Sendable (SlotState) -> Bool
+  ) async throws -> SlotState {
+    let index = try table.resolve([id], resourceName: resource.name)[0]
+    let now = slotStates[index]
+    if predicate(now) { return now }
+    let key = nextSlotWaiter
+    nextSlotWaiter += 1
+    let timer = Task {
+      try await Task.sleep(for: timeout)
+      self.expireSlotWaiter(key, id: id, timeout: timeout)
+    }
+    defer { timer.cancel() }
+    return try await withCheckedThrowingContinuation { continuation in
+      slotWaiters[key] = SlotWaiter(index: index, predicate: predicate, continuation: continuation)
+    }
+  }
+
+  private func expireSlotWaiter(_ key: UInt64, id: String, timeout: Duration) {
+    let state = slotStates.first { $0.id == id }
+    slotWaiters.removeValue(forKey: key)?.continuation.resume(
+      throwing: PluginError.unavailable("slot \(id) did not reach the expected state within \(timeout); it is \(String(describing: state))"))
   }
 
   public var devices: [DeviceStatus] { table.devices }
@@ -92,7 +135,7 @@ public actor DeviceManager {
       // Preferred: a free slot whose agent is up and never served anyone (the warm pool).
       table.setAgentReady(slot: index, status.phase == .ready && !status.handedOut)
       applyHealth(index, healthy: status.healthy, reason: status.unhealthyReason)
-      onChange()
+      changed()
     }
   }
 
@@ -126,7 +169,7 @@ public actor DeviceManager {
     for indices in resolved {
       table.recordAllocation(indices)
     }
-    onChange()
+    changed()
     if let agents {
       for index in resolved.joined() {
         do {
@@ -189,7 +232,7 @@ public actor DeviceManager {
       table.free(slot: slot.index)
       freed.append(slot.index)
     }
-    onChange()
+    changed()
     for index in freed {
       logger.info("slot freed; recycling its agent", metadata: ["slot": "\(table.slots[index].id)"])
       await agents?.release(index)
@@ -258,7 +301,7 @@ public actor DeviceManager {
         if !adopted { await takeOn(slot.index) }
       }
     }
-    onChange()
+    changed()
   }
 
   /// Status of every slot, for the checkpoint and `vaccelctl status`.

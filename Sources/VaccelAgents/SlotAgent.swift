@@ -208,7 +208,13 @@ public actor SlotAgent {
         resumeWaiters()
         publish()
         logger.info("agent ready", metadata: ["pid": "\(running.pid)"])
+        // Up for `restartBackoff.resetAfter`: no longer crash-looping, back-off from scratch.
+        let stable = Task { [resetAfter = context.agent.restartBackoffReset] in
+          try await Task.sleep(for: resetAfter)
+          await self.markStable(running.pid)
+        }
         let exit = await running.waitForExit()
+        stable.cancel()
         let explanation = forwardLogs()
         process = nil
         status.pid = nil
@@ -232,6 +238,13 @@ public actor SlotAgent {
         return
       }
     }
+  }
+
+  private func markStable(_ pid: Int32) {
+    guard status.pid == pid, status.phase == .ready, status.consecutiveFailures > 0 else { return }
+    status.consecutiveFailures = 0
+    logger.notice("agent stable again", metadata: ["pid": "\(pid)"])
+    publish()
   }
 
   private func launch(_ install: AgentInstall) throws(AgentError) -> MonitoredProcess {

@@ -37,8 +37,9 @@ public struct SlotAgentStatus: Sendable, Equatable {
 
   public var crashLooping: Bool { consecutiveFailures >= 3 }
 
-  /// Unhealthy while the node cannot run agents, or while a wanted agent is down.
-  public var healthy: Bool { phase != .unavailable && !(wanted && down) }
+  /// Unhealthy while the node cannot run agents, or while a wanted agent is down or
+  /// crash-looping (a crash-looping agent that is briefly up does not count as back).
+  public var healthy: Bool { phase != .unavailable && !(wanted && (down || crashLooping)) }
 
   public var unhealthyReason: String? {
     guard !healthy else { return nil }
