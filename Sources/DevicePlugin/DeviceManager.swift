@@ -273,13 +273,17 @@ public actor DeviceManager {
   /// previous instance left on a slot (found by its exact listen address, so this works with
   /// no checkpoint at all) is adopted if the slot is held and stopped if not; a held slot
   /// without one gets a new agent at the same endpoint. Never two agents on one slot.
-  public func recover(from records: [Checkpoint.Slot]?, monitor: ProcessMonitor) async {
+  ///
+  /// `podResources` (device ID → holder, when the kubelet answered) counts as much as the
+  /// checkpoint: with a torn checkpoint it is all there is.
+  public func recover(from records: [Checkpoint.Slot]?, podResources: [String: Holder]?, monitor: ProcessMonitor) async {
     let byID = Dictionary((records ?? []).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     for slot in table.slots {
       let record = byID[slot.id]
-      let held = record?.allocated == true
+      let listed = podResources?[slot.id]
+      let held = record?.allocated == true || listed != nil
       if held {
-        _ = table.recordHolder(record?.holder, slot: slot.index, since: nil)
+        _ = table.recordHolder(listed ?? record?.holder, slot: slot.index, since: nil)
       }
       guard let agents else { continue }
       let agent = agents.slots[slot.index]

@@ -128,11 +128,13 @@ public struct NodeDaemon: Sendable {
       logger.error("checkpoint unusable; rebuilding from running agents and pod-resources",
         metadata: ["error": "\(error)", "keptAs": "\(aside)"])
     }
+    // Who holds what, if the kubelet answers: with a torn checkpoint it is all there is.
+    let held = try? await podResources.client.list()
     for manager in managers {
-      await manager.recover(from: saved?.resources[manager.resource.name], monitor: monitor)
+      await manager.recover(
+        from: saved?.resources[manager.resource.name],
+        podResources: held.map { $0[manager.resource.name] ?? [:] }, monitor: monitor)
     }
-    // Learn the holders at once rather than after the first interval.
-    try? await podResources.pollOnce()
   }
 }
 

@@ -47,7 +47,7 @@ public struct GRPCPodResourcesClient: PodResourcesListing {
 /// who holds each slot and which slots nobody holds any more. A failed poll changes nothing:
 /// slots are only freed on what a successful `List` says.
 public struct PodResourcesWatcher: Service, CustomStringConvertible {
-  let client: any PodResourcesListing
+  public let client: any PodResourcesListing
   let managers: [DeviceManager]
   let interval: Duration
   let grace: Duration

@@ -1,0 +1,140 @@
+import DevicePlugin
+import Foundation
+import NodeSupport
+import Testing
+import VaccelAgentAPI
+import VaccelAgents
+import VaccelRPC
+
+/// The real `vaccel-device-plugin` binary as a child process, killed with SIGKILL and started
+/// again: held slots keep live agents at the same endpoints, nothing is duplicated, and a
+/// corrupt checkpoint is rebuilt from what runs and what pod-resources says.
+@Suite("Daemon SIGKILL and restart")
+struct RestartRecoveryTests {
+  let directory: TestDirectory
+  let kubelet: FakeKubelet
+  let podResources: FakePodResourcesServer
+  let configPath: String
+
+  init() throws {
+    directory = try TestDirectory()
+    kubelet = FakeKubelet(directory: directory.sub("dp"))
+    podResources = FakePodResourcesServer(socketPath: directory.sub("pr.sock"))
+    configPath = directory.sub("config.yaml")
+    try """
+      version: v1
+      logLevel: debug
+      kubelet:
+        devicePluginDir: \(directory.sub("dp"))
+        podResourcesSocket: \(directory.sub("pr.sock"))
+        podResourcesInterval: 1s
+        allocationGrace: 0s
+      runDir: \(directory.sub("run"))
+      stateDir: \(directory.sub("state"))
+      agent:
+        binary: \(Fixtures.standinAgent)
+        stopGracePeriod: 2s
+        restartBackoff: {initial: 50ms, max: 500ms}
+      resources:
+        - name: vaccel.org/accel
+          slots: 4
+      """.write(toFile: configPath, atomically: true, encoding: .utf8)
+  }
+
+  var checkpointPath: String { directory.sub("state/checkpoint.json") }
+  func socket(_ slot: Int) -> String { directory.sub("run/accel/accel-\(slot)/vaccel.sock") }
+
+  func startDaemon() throws -> ChildProcess {
+    let binary = URL(fileURLWithPath: Fixtures.standinAgent).deletingLastPathComponent().path + "/vaccel-device-plugin"
+    return try ChildProcess(binary, ["--config", configPath])
+  }
+
+  /// Waits (on inotify events of the state folder) for a checkpoint satisfying `predicate`.
+  func checkpoint(where predicate: @escaping @Sendable ([Checkpoint.Slot]) -> Bool) async throws -> [Checkpoint.Slot] {
+    let store = CheckpointStore(stateDir: directory.sub("state"))
+    let read: @Sendable () -> [Checkpoint.Slot]? = {
+      guard let slots = (try? store.load())??.resources["vaccel.org/accel"], predicate(slots) else { return nil }
+      return slots
+    }
+    try FileManager.default.createDirectory(atPath: directory.sub("state"), withIntermediateDirectories: true)
+    let changes = try InotifyWatcher().changes(in: directory.sub("state"))
+    if let slots = read() { return slots }
+    return try await withThrowingTaskGroup(of: [Checkpoint.Slot].self) { group in
+      group.addTask {
+        for await _ in changes { if let slots = read() { return slots } }
+        throw TimedOut(what: "checkpoint")
+      }
+      group.addTask {
+        try await Task.sleep(for: .seconds(20))
+        throw TimedOut(what: "the checkpoint to show what was expected")
+      }
+      defer { group.cancelAll() }
+      return try await group.next()!
+    }
+  }
+
+  func session(on path: String) async throws -> Int64 {
+    try await TTRPCClient.withConnection(to: .unix(path: path), timeout: .seconds(5)) { connection in
+      try await connection.call(
+        service: VaccelAgentService.sync, method: "CreateSession", request: Vaccel_Session_CreateRequest(),
+        as: Vaccel_Session_CreateResponse.self
+      ).sessionID
+    }
+  }
+
+  /// SIGKILL: no graceful shutdown, nothing cleaned up.
+  func kill9(_ daemon: ChildProcess) async {
+    kill(daemon.process.processIdentifier, SIGKILL)
+    _ = await daemon.wait()
+  }
+
+  @Test func heldSlotsKeepTheirAgentsThroughSIGKILLAndNothingIsDuplicated() async throws {
+    try await kubelet.start()
+    try await podResources.start()
+    defer { Task { await kubelet.stop(); await podResources.stop() } }
+
+    var daemon = try startDaemon()
+    _ = try await kubelet.wait(for: "registration") { $0.healthy("vaccel.org/accel") == 4 }
+    _ = try await kubelet.allocate("vaccel.org/accel", [["accel-0"]])
+    _ = try await kubelet.allocate("vaccel.org/accel", [["accel-1"]])
+    podResources.set("vaccel.org/accel", [
+      "accel-0": Holder(namespace: "default", pod: "a", container: "main"),
+      "accel-1": Holder(namespace: "default", pod: "b", container: "main"),
+    ])
+    let before = try await checkpoint { slots in
+      slots.prefix(2).allSatisfy { $0.allocated && $0.pid != nil && $0.holder != nil }
+    }
+    let pids = before.prefix(2).map { $0.pid! }
+
+    await kill9(daemon)
+    #expect(pids.allSatisfy { ProcessInfoReader.state(of: $0) != nil }, "agents outlive the daemon")
+
+    daemon = try startDaemon()
+    _ = try await kubelet.wait(for: "registration after restart") { $0.registrations >= 2 && $0.healthy("vaccel.org/accel") == 4 }
+    for slot in 0..<2 {
+      _ = try await session(on: socket(slot))
+      let agents = ProcessInfoReader.processes(withArgument: "unix://" + socket(slot))
+      #expect(agents == [pids[slot]], "slot \(slot): adopted, not duplicated: \(agents)")
+    }
+
+    // Pod b went away while nobody watched: its slot is freed and recycled.
+    podResources.set("vaccel.org/accel", ["accel-0": Holder(namespace: "default", pod: "a", container: "main")])
+    _ = try await checkpoint { slots in !slots[1].allocated && slots[1].pid == nil }
+    #expect(ProcessInfoReader.processes(withArgument: "unix://" + socket(1)).isEmpty)
+
+    // A torn checkpoint: set aside, state rebuilt from the running agent and pod-resources.
+    await kill9(daemon)
+    try Data("{\"version\": 1, \"resources\": {\"vaccel.or".utf8).write(to: URL(fileURLWithPath: checkpointPath))
+    daemon = try startDaemon()
+    let rebuilt = try await checkpoint { slots in slots[0].allocated && slots[0].pid != nil }
+    #expect(rebuilt[0].pid == pids[0])
+    #expect(FileManager.default.fileExists(atPath: checkpointPath + ".corrupt"))
+    _ = try await session(on: socket(0))
+    #expect(ProcessInfoReader.processes(withArgument: "unix://" + socket(0)) == [pids[0]])
+
+    // SIGTERM: a clean exit that stops the agents.
+    kill(daemon.process.processIdentifier, SIGTERM)
+    #expect(await daemon.wait() == 0)
+    #expect(ProcessInfoReader.state(of: pids[0]) == nil || ProcessInfoReader.state(of: pids[0]) == "Z")
+  }
+}
