@@ -8,7 +8,8 @@ final class ChildProcess: @unchecked Sendable {
   private let errorOutput = LockedData()
   private let exit: Task<Int32, Never>
 
-  init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+  /// `mergeStandardError`: stderr lines arrive in `lines` too (an agent's ready line is there).
+  init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, mergeStandardError: Bool = false) throws {
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     if let environment {
@@ -16,7 +17,7 @@ final class ChildProcess: @unchecked Sendable {
     }
     let stdoutPipe = Pipe()
     process.standardOutput = stdoutPipe
-    process.standardError = stderrPipe
+    process.standardError = mergeStandardError ? stdoutPipe : stderrPipe
     process.standardInput = FileHandle.nullDevice
 
     let (lines, continuation) = AsyncStream.makeStream(of: String.self)
@@ -33,6 +34,7 @@ final class ChildProcess: @unchecked Sendable {
     }.start()
     let stderrHandle = stderrPipe.fileHandleForReading
     let collected = errorOutput
+    if mergeStandardError { try? stderrPipe.fileHandleForWriting.close() }
     Thread {
       while case let data = stderrHandle.availableData, !data.isEmpty { collected.append(data) }
     }.start()
