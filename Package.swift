@@ -102,6 +102,17 @@ let package = Package(
       name: "vaccel-standin-agent",
       dependencies: ["VaccelRPC", "VaccelAgentAPI"]
     ),
+    // Benchmarks: `swift build -c release` then .build/release/vaccel-bench (BENCHMARKS.md).
+    .executableTarget(
+      name: "vaccel-bench",
+      dependencies: [
+        "DevicePlugin", "KubeletAPI", "VaccelAgents", "VaccelConfig",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Benchmarks/VaccelBench"
+    ),
     .testTarget(
       name: "VaccelConfigTests",
       dependencies: ["VaccelConfig"]

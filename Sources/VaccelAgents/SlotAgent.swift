@@ -308,7 +308,9 @@ public actor SlotAgent {
     status.phase = .backoff
     publish()
     failWaiters(.notReady(status.lastError ?? "agent down"))
-    let exponent = min(status.consecutiveFailures - 1, 16)
+    // A one-off crash restarts at once; from the second failure in a row, back off.
+    guard status.consecutiveFailures > 1 else { return status.wanted && !Task.isCancelled }
+    let exponent = min(status.consecutiveFailures - 2, 16)
     let delay = min(context.agent.restartBackoffInitial * (1 << exponent), context.agent.restartBackoffMax)
     let timer = Task { try await Task.sleep(for: delay) }
     backoffTimer = timer

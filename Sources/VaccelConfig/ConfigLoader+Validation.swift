@@ -53,8 +53,8 @@ extension ConfigLoader {
     try requireSocketLength("kubelet.devicePluginDir", config.kubelet.registrationSocket, what: "the kubelet socket")
     try requireAbsolute("kubelet.podResourcesSocket", config.kubelet.podResourcesSocket)
     try requireSocketLength("kubelet.podResourcesSocket", config.kubelet.podResourcesSocket, what: "the socket")
-    guard config.kubelet.recheckInterval >= .milliseconds(100) else {
-      throw fail("kubelet.recheckInterval", "must be at least 100ms")
+    guard config.kubelet.recheckInterval >= .seconds(1) else {
+      throw fail("kubelet.recheckInterval", "must be at least 1s (it is a safety net behind inotify)")
     }
     guard config.kubelet.podResourcesInterval >= .seconds(1) else {
       throw fail("kubelet.podResourcesInterval", "must be at least 1s (the kubelet rate-limits pod-resources)")

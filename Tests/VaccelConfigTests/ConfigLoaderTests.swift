@@ -59,7 +59,7 @@ struct ConfigLoaderTests {
     let config = try load("""
       version: v1
       logLevel: debug
-      kubelet: {devicePluginDir: /dp, podResourcesSocket: /pr.sock, recheckInterval: 250ms}
+      kubelet: {devicePluginDir: /dp, podResourcesSocket: /pr.sock, recheckInterval: 2s}
       runDir: /run/v
       stateDir: /state
       resources:
@@ -68,7 +68,7 @@ struct ConfigLoaderTests {
         - {name: example.com/tcp, slots: 1, transport: tcp, basePort: 4000, nodeIP: 10.0.0.2}
       """)
     #expect(config.logLevel == .debug)
-    #expect(config.kubelet == KubeletConfig(devicePluginDir: "/dp", podResourcesSocket: "/pr.sock", recheckInterval: .milliseconds(250)))
+    #expect(config.kubelet == KubeletConfig(devicePluginDir: "/dp", podResourcesSocket: "/pr.sock", recheckInterval: .seconds(2)))
     #expect(config.resources[0] == ResourceConfig(name: "vaccel.org/accel", slots: 4, maxPerContainer: 2, policy: .pack, containerPath: "/vaccel"))
     #expect(config.resources[1].transport == .vsock && config.resources[1].basePort == 3000)
     #expect(config.resources[2].nodeIP == "10.0.0.2")
@@ -131,7 +131,7 @@ struct ConfigLoaderTests {
     ("version: v1\nrunDir: /a\nrunDir: /b\n", "", "duplicated key"),
     ("version: v1\nlogLevel: loud\n", "logLevel", "not one of"),
     ("version: v1\nkubelet: {recheckInterval: soon}\n", "kubelet.recheckInterval", "duration"),
-    ("version: v1\nkubelet: {recheckInterval: 1ms}\n", "kubelet.recheckInterval", "at least 100ms"),
+    ("version: v1\nkubelet: {recheckInterval: 500ms}\n", "kubelet.recheckInterval", "at least 1s"),
     ("version: v1\nkubelet: {podResourcesSocket: /\(String(repeating: "p", count: 110))}\n", "kubelet.podResourcesSocket", "103"),
     ("version: v1\nkubelet: {devicePluginDir: /\(String(repeating: "d", count: 95))}\n", "kubelet.devicePluginDir", "103"),
     ("version: v1\nresources: [{name: vaccel.org/\(String(repeating: "n", count: 59)), slots: 4096}]\n", "resources[0].name", "63 characters"),

@@ -1,0 +1,213 @@
+import DevicePlugin
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import KubeletAPI
+import Logging
+import VaccelAgents
+import VaccelConfig
+
+/// Measures the daemon where it sits on the pod-admission path, each figure against a baseline
+/// taken in the same run on the same machine. Prints a Markdown table for BENCHMARKS.md.
+///
+///   swift build -c release --product vaccel-bench --product vaccel-standin-agent --product vaccel-device-plugin
+///   .build/release/vaccel-bench [iterations]
+@main
+enum VaccelBench {
+  static let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+  static let standin = binaries + "/vaccel-standin-agent"
+
+  static func progress(_ text: String) {
+    FileHandle.standardError.write(Data("bench: \(text)\n".utf8))
+  }
+
+  static func main() async throws {
+    let iterations = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 200
+    print("| # | what | median | p99 | baseline (same run) | baseline median | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    progress("warm allocate")
+    try await warmAllocate(iterations: iterations)
+    progress("cold allocate")
+    try await coldAllocate(iterations: max(iterations / 4, 20))
+    progress("restart to ready")
+    try await restartToReady(iterations: max(iterations / 10, 10))
+    progress("daemon RSS")
+    try await daemonRSS(slots: 8)
+    try await daemonRSS(slots: 64)
+  }
+
+  static var logger: Logger { Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }) }
+
+  static func config(_ directory: String, slots: Int, warm: Int) -> DaemonConfig {
+    let agent = AgentConfig(binary: standin, restartBackoffInitial: .milliseconds(100), restartBackoffReset: .milliseconds(300))
+    return DaemonConfig(
+      kubelet: KubeletConfig(
+        devicePluginDir: directory + "/dp", podResourcesSocket: directory + "/pr.sock",
+        recheckInterval: .seconds(3600), podResourcesInterval: .seconds(3600), allocationGrace: .zero),
+      runDir: directory + "/run", stateDir: directory + "/state", agent: agent,
+      resources: [ResourceConfig(slots: slots, warm: warm, agent: agent)])
+  }
+
+  /// Runs `body` with a daemon serving its plugin socket (no kubelet needed to serve).
+  static func withDaemon(
+    slots: Int, warm: Int, podResources: BenchPodResources = BenchPodResources(),
+    _ body: (NodeDaemon, V1beta1_DevicePlugin.Client<HTTP2ClientTransport.Posix>) async throws -> Void
+  ) async throws {
+    let directory = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let config = config(directory, slots: slots, warm: warm)
+    let daemon = try NodeDaemon(config: config, logger: logger, podResources: podResources)
+    let task = Task { try await daemon.run(gracefulShutdownSignals: []) }
+    let socket = config.kubelet.devicePluginDir + "/" + config.resources[0].endpointFileName
+    while !FileManager.default.fileExists(atPath: socket) { try await Task.sleep(for: .milliseconds(5)) }
+    let transport = try HTTP2ClientTransport.Posix(
+      target: .unixDomainSocket(path: socket, authority: "localhost"), transportSecurity: .plaintext)
+    try await withGRPCClient(transport: transport) { client in
+      try await body(daemon, V1beta1_DevicePlugin.Client(wrapping: client))
+    }
+    task.cancel()
+    _ = await task.result
+  }
+
+  static func allocateSlot(_ client: V1beta1_DevicePlugin.Client<HTTP2ClientTransport.Posix>, _ id: String) async throws {
+    _ = try await client.allocate(.with { $0.containerRequests = [.with { $0.devicesIds = [id] }] })
+  }
+
+  /// 1. Allocate handing out a warm agent vs a raw unary round trip on the same socket.
+  static func warmAllocate(iterations: Int) async throws {
+    let slots = 16
+    let podResources = BenchPodResources()
+    var allocate = Sample()
+    var baseline = Sample()
+    try await withDaemon(slots: slots, warm: slots, podResources: podResources) { daemon, client in
+      let manager = daemon.managers[0]
+      for _ in 0..<20 { _ = try await client.getDevicePluginOptions(V1beta1_Empty()) }
+      var done = 0
+      while done < iterations {
+        progress("round at \(done)")
+        for slot in 0..<slots {
+          _ = try await manager.waitForSlot("accel-\(slot)", timeout: .seconds(30)) { $0.agent.phase == .ready && !$0.agent.handedOut }
+        }
+        for slot in 0..<slots where done < iterations {
+          let start = ContinuousClock.now
+          _ = try await client.getDevicePluginOptions(V1beta1_Empty())
+          baseline.add(.now - start)
+          let begin = ContinuousClock.now
+          try await allocateSlot(client, "accel-\(slot)")
+          allocate.add(.now - begin)
+          done += 1
+        }
+        // Free everything; the pool refills with fresh agents (not measured).
+        try await daemon.podResources.pollOnce()
+      }
+    }
+    row(1, "Allocate, warm agent", allocate, "unary gRPC round trip, same socket", baseline)
+  }
+
+  /// 2. Allocate that must start an agent vs the stand-in's own exec-to-ready time.
+  static func coldAllocate(iterations: Int) async throws {
+    var allocate = Sample()
+    var baseline = Sample()
+    try await withDaemon(slots: 4, warm: 0) { daemon, client in
+      for n in 0..<iterations {
+        baseline.add(try execToReady())
+        let begin = ContinuousClock.now
+        try await allocateSlot(client, "accel-\(n % 4)")
+        allocate.add(.now - begin)
+        try await daemon.podResources.pollOnce()  // frees it: the next Allocate starts cold again
+        _ = try await daemon.managers[0].waitForSlot("accel-\(n % 4)", timeout: .seconds(30)) { $0.agent.phase == .stopped }
+      }
+    }
+    row(2, "Allocate, agent started on demand", allocate, "stand-in exec → ready line", baseline)
+  }
+
+  /// The stand-in alone: exec until it prints its ready line (its socket accepts by then).
+  static func execToReady() throws -> Duration {
+    let directory = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: standin)
+    process.arguments = ["-a", "unix://\(directory)/a.sock"]
+    let pipe = Pipe()
+    process.standardError = pipe
+    let start = ContinuousClock.now
+    try process.run()
+    var seen = Data()
+    while !String(decoding: seen, as: UTF8.self).contains("Listening on") {
+      let chunk = pipe.fileHandleForReading.availableData
+      if chunk.isEmpty { break }
+      seen.append(chunk)
+    }
+    let elapsed = ContinuousClock.now - start
+    process.terminate()
+    process.waitUntilExit()
+    return elapsed
+  }
+
+  /// 3. An agent killed with SIGKILL until its slot is ready again.
+  static func restartToReady(iterations: Int) async throws {
+    var restart = Sample()
+    var baseline = Sample()
+    try await withDaemon(slots: 1, warm: 0) { daemon, client in
+      try await allocateSlot(client, "accel-0")
+      let manager = daemon.managers[0]
+      for _ in 0..<iterations {
+        baseline.add(try execToReady())
+        let before = try await manager.waitForSlot("accel-0", timeout: .seconds(30)) { $0.agent.phase == .ready }
+        let begin = ContinuousClock.now
+        kill(before.agent.pid!, SIGKILL)
+        _ = try await manager.waitForSlot("accel-0", timeout: .seconds(30)) {
+          $0.agent.phase == .ready && $0.agent.pid != before.agent.pid
+        }
+        restart.add(.now - begin)
+        // Let the crash count settle so every kill is a first crash (immediate restart).
+        _ = try await manager.waitForSlot("accel-0", timeout: .seconds(120)) { $0.agent.consecutiveFailures == 0 }
+      }
+    }
+    row(3, "agent SIGKILL → ready again", restart, "stand-in exec → ready line", baseline)
+  }
+
+  /// 4. The daemon process's resident memory with `slots` slots, idle, agents not counted.
+  static func daemonRSS(slots: Int) async throws {
+    let directory = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let configPath = directory + "/config.yaml"
+    try """
+      version: v1
+      kubelet: {devicePluginDir: \(directory)/dp, podResourcesSocket: \(directory)/pr.sock}
+      runDir: \(directory)/run
+      stateDir: \(directory)/state
+      agent: {binary: \(standin)}
+      resources: [{name: vaccel.org/accel, slots: \(slots)}]
+      """.write(toFile: configPath, atomically: true, encoding: .utf8)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binaries + "/vaccel-device-plugin")
+    process.arguments = ["--config", configPath, "--log-level", "error"]
+    try process.run()
+    while !FileManager.default.fileExists(atPath: directory + "/dp/vaccel-accel.sock") {
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    try await Task.sleep(for: .seconds(3))  // idle, as measured
+    let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+    let rss = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }.map(String.init) ?? "?"
+    process.terminate()
+    process.waitUntilExit()
+    let kb = Double(rss.split(separator: " ").dropFirst().first.map(String.init) ?? "") ?? 0
+    print("| 4 | daemon RSS, \(slots) slots, idle | \(String(format: "%.1f MB", kb / 1024)) | | | | |")
+  }
+
+  static func row(_ number: Int, _ what: String, _ sample: Sample, _ baselineName: String, _ baseline: Sample) {
+    print("| \(number) | \(what) (n=\(sample.values.count)) | \(ms(sample.median)) | \(ms(sample.p99)) | \(baselineName) | \(ms(baseline.median)) | \(ratio(sample.median, baseline.median)) |")
+  }
+
+  static func makeDirectory() throws -> String {
+    var template = Array("/tmp/vbench.XXXXXX".utf8CString)
+    guard let made = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
+    return String(cString: made)
+  }
+}
+
+/// pod-resources that reports nothing held: every poll frees every slot.
+struct BenchPodResources: PodResourcesListing {
+  func list() async throws -> [String: [String: Holder]] { [:] }
+}
