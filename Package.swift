@@ -106,7 +106,7 @@ let package = Package(
     .executableTarget(
       name: "vaccel-bench",
       dependencies: [
-        "DevicePlugin", "KubeletAPI", "VaccelAgents", "VaccelConfig",
+        "DevicePlugin", "KubeletAPI", "VaccelAgents", "VaccelConfig", "VaccelRPC", "VaccelAgentAPI",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),

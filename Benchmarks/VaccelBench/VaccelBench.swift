@@ -4,8 +4,10 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import KubeletAPI
 import Logging
+import VaccelAgentAPI
 import VaccelAgents
 import VaccelConfig
+import VaccelRPC
 
 /// Measures the daemon where it sits on the pod-admission path, each figure against a baseline
 /// taken in the same run on the same machine. Prints a Markdown table for BENCHMARKS.md.
@@ -31,6 +33,8 @@ enum VaccelBench {
     try await coldAllocate(iterations: max(iterations / 4, 20))
     progress("restart to ready")
     try await restartToReady(iterations: max(iterations / 10, 10))
+    progress("daemon restart")
+    try await daemonRestart(iterations: 5)
     progress("daemon RSS")
     try await daemonRSS(slots: 8)
     try await daemonRSS(slots: 64)
@@ -167,26 +171,89 @@ enum VaccelBench {
     row(3, "agent SIGKILL → ready again", restart, "stand-in exec → ready line", baseline)
   }
 
-  /// 4. The daemon process's resident memory with `slots` slots, idle, agents not counted.
-  static func daemonRSS(slots: Int) async throws {
+  /// 5. The daemon SIGKILLed together with a held slot's agent, then started again: until a
+  /// ttrpc session works on that slot's socket. Baseline: the daemon's start until it serves.
+  static func daemonRestart(iterations: Int) async throws {
     let directory = try makeDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let configPath = directory + "/config.yaml"
+    let configPath = try writeConfig(directory, slots: 4)
+    var restart = Sample()
+    var baseline = Sample()
+    let socket = directory + "/run/accel/accel-0/vaccel.sock"
+    for _ in 0..<iterations {
+      let begin = ContinuousClock.now
+      let daemon = try startDaemon(configPath)
+      try await waitFor(directory + "/dp/vaccel-accel.sock")
+      baseline.add(.now - begin)
+      let transport = try HTTP2ClientTransport.Posix(
+        target: .unixDomainSocket(path: directory + "/dp/vaccel-accel.sock", authority: "localhost"), transportSecurity: .plaintext)
+      try await withGRPCClient(transport: transport) { client in
+        try await allocateSlot(V1beta1_DevicePlugin.Client(wrapping: client), "accel-0")
+      }
+      try await waitForCheckpoint(directory) { $0.contains("\"allocated\" : true") }
+      let agents = ProcessInfoReader.processes(withArgument: "unix://" + socket)
+      kill(daemon.processIdentifier, SIGKILL)
+      daemon.waitUntilExit()
+      for pid in agents { kill(pid, SIGKILL) }
+      while !ProcessInfoReader.processes(withArgument: "unix://" + socket).isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+
+      let start = ContinuousClock.now
+      let again = try startDaemon(configPath)
+      while (try? await sessionWorks(socket)) != true { try await Task.sleep(for: .milliseconds(5)) }
+      restart.add(.now - start)
+      again.terminate()
+      again.waitUntilExit()
+      try? FileManager.default.removeItem(atPath: directory + "/state/checkpoint.json")
+    }
+    row(5, "daemon SIGKILL → restart → held slot serves a session", restart, "daemon start → plugin socket served", baseline)
+  }
+
+  static func sessionWorks(_ socket: String) async throws -> Bool {
+    try await TTRPCClient.withConnection(to: .unix(path: socket), timeout: .seconds(1)) { connection in
+      _ = try await connection.call(
+        service: VaccelAgentService.sync, method: "CreateSession", request: Vaccel_Session_CreateRequest(),
+        as: Vaccel_Session_CreateResponse.self)
+      return true
+    }
+  }
+
+  static func writeConfig(_ directory: String, slots: Int) throws -> String {
+    let path = directory + "/config.yaml"
     try """
       version: v1
-      kubelet: {devicePluginDir: \(directory)/dp, podResourcesSocket: \(directory)/pr.sock}
+      kubelet: {devicePluginDir: \(directory)/dp, podResourcesSocket: \(directory)/pr.sock, allocationGrace: 0s}
       runDir: \(directory)/run
       stateDir: \(directory)/state
       agent: {binary: \(standin)}
       resources: [{name: vaccel.org/accel, slots: \(slots)}]
-      """.write(toFile: configPath, atomically: true, encoding: .utf8)
+      """.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+  }
+
+  static func startDaemon(_ configPath: String) throws -> Process {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binaries + "/vaccel-device-plugin")
     process.arguments = ["--config", configPath, "--log-level", "error"]
     try process.run()
-    while !FileManager.default.fileExists(atPath: directory + "/dp/vaccel-accel.sock") {
-      try await Task.sleep(for: .milliseconds(10))
+    return process
+  }
+
+  static func waitFor(_ path: String) async throws {
+    while !FileManager.default.fileExists(atPath: path) { try await Task.sleep(for: .milliseconds(2)) }
+  }
+
+  static func waitForCheckpoint(_ directory: String, _ predicate: (String) -> Bool) async throws {
+    while !predicate((try? String(contentsOfFile: directory + "/state/checkpoint.json", encoding: .utf8)) ?? "") {
+      try await Task.sleep(for: .milliseconds(5))
     }
+  }
+
+  /// 4. The daemon process's resident memory with `slots` slots, idle, agents not counted.
+  static func daemonRSS(slots: Int) async throws {
+    let directory = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let process = try startDaemon(try writeConfig(directory, slots: slots))
+    try await waitFor(directory + "/dp/vaccel-accel.sock")
     try await Task.sleep(for: .seconds(3))  // idle, as measured
     let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
     let rss = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }.map(String.init) ?? "?"

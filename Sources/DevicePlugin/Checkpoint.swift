@@ -12,6 +12,7 @@ public struct Checkpoint: Codable, Sendable, Equatable {
     public var generation: Int
     public var pid: Int32?
     public var pidStartTime: UInt64?
+    /// Where the slot's agent listens on the host (or, without agents, what the pod dials).
     public var endpoint: String
   }
 

@@ -265,7 +265,8 @@ public actor DeviceManager {
       return Checkpoint.Slot(
         id: slot.id, allocated: slot.allocated, holder: slot.holder, generation: agent.generation,
         pid: agent.pid, pidStartTime: agent.pidStartTime,
-        endpoint: SlotEndpoint(resource: resource, runDir: runDir, slot: slot.index).podAddress)
+        endpoint: agents?.slots[slot.index].context.listenAddress.description
+          ?? SlotEndpoint(resource: resource, runDir: runDir, slot: slot.index).podAddress)
     }
   }
 

@@ -72,6 +72,11 @@ public struct PodResourcesWatcher: Service, CustomStringConvertible {
   public var description: String { "PodResourcesWatcher" }
 
   public func run() async throws {
+    // Graceful shutdown does not cancel a sleeping task by itself: make it.
+    await cancelWhenGracefulShutdown { await poll() }
+  }
+
+  private func poll() async {
     var delay = interval
     var lastError = ""
     repeat {
@@ -91,7 +96,7 @@ public struct PodResourcesWatcher: Service, CustomStringConvertible {
           logger.info("pod-resources not available", metadata: ["error": "\(error)"])
         }
       }
-    } while (try? await Task.sleep(for: delay)) != nil && !Task.isShuttingDownGracefully
+    } while (try? await Task.sleep(for: delay)) != nil
   }
 
   /// One `List`, applied to every resource.

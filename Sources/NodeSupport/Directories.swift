@@ -89,7 +89,16 @@ extension Directories {
 extension Directories {
   /// Removes everything inside `folder` (not following symlinks), keeping the folder.
   public static func removeContents(of folder: String) {
-    guard let handle = opendir(folder) else { return }
+    // Never through a symlink: a link planted where a slot folder should be must not make us
+    // empty whatever it points at.
+    var own = stat()
+    guard lstat(folder, &own) == 0, own.st_mode & S_IFMT == S_IFDIR else { return }
+    let descriptor = open(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    guard descriptor >= 0 else { return }
+    guard let handle = fdopendir(descriptor) else {
+      close(descriptor)
+      return
+    }
     defer { closedir(handle) }
     while let entry = readdir(handle) {
       let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in

@@ -68,7 +68,7 @@ public actor AgentPool {
     }
     return SlotAgentContext(
       slotID: id, index: index, listenAddress: listen, probeAddress: probe, folder: folder,
-      socketPath: socket, logPath: logDirectory.joiningPath("\(id).log"), agent: resource.agent,
+      folderRoot: folder == nil ? nil : runDir, socketPath: socket, logPath: logDirectory.joiningPath("\(id).log"), agent: resource.agent,
       launcher: launcher, logger: logger)
   }
 

@@ -13,8 +13,10 @@ public struct SlotAgentContext: Sendable {
   public var listenAddress: AgentAddress
   /// Where the probe connects (the same, or the loopback form of a wildcard listen address).
   public var probeAddress: AgentAddress
-  /// unix transport: the slot's own folder (mounted into the pod) and its socket.
+  /// unix transport: the slot's own folder (mounted into the pod), the root it lives under
+  /// (`runDir`; nothing below it may be a symlink), and its socket.
   public var folder: String?
+  public var folderRoot: String?
   public var socketPath: String?
   public var logPath: String
   public var agent: AgentConfig
@@ -249,9 +251,10 @@ public actor SlotAgent {
 
   private func launch(_ install: AgentInstall) throws(AgentError) -> MonitoredProcess {
     removeStaleSocket()
-    if let folder = context.folder {
+    if let folder = context.folder, let root = context.folderRoot {
       do {
-        try Directories.create(folder)
+        try Directories.create(root)
+        try Directories.create(String(folder.dropFirst(root.count)), beneath: root)
       } catch {
         throw .launch("cannot create the slot folder: \(error)")
       }

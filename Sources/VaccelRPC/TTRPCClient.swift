@@ -97,12 +97,19 @@ public enum TTRPCClient {
       return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
     case .tcp(let host, let port):
       return try await bootstrap.connect(host: host, port: port, channelInitializer: initializer)
-    case .vsock(let cid, let port):
-      let target = VsockAddress(cid: .init(rawValue: UInt32(truncatingIfNeeded: cid)), port: .init(rawValue: port))
-      return try await bootstrap.connect(to: target, channelInitializer: initializer)
+    case .vsock:
+      return try await bootstrap.connect(to: address.vsockAddress!, channelInitializer: initializer)
     case .abstractUnix:
       throw TTRPCError.unsupportedAddress(address.description)
     }
+  }
+}
+
+extension AgentAddress {
+  /// NIO's form of a vsock address (CID -1, "any", is VMADDR_CID_ANY's bit pattern).
+  var vsockAddress: VsockAddress? {
+    guard case .vsock(let cid, let port) = self else { return nil }
+    return VsockAddress(cid: .init(rawValue: UInt32(truncatingIfNeeded: cid)), port: .init(rawValue: port))
   }
 }
 

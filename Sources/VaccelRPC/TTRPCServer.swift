@@ -22,9 +22,8 @@ public enum TTRPCServer {
     case .tcp(let host, let port):
       return try await bootstrap.serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         .bind(host: host, port: port, childChannelInitializer: initializer)
-    case .vsock(let cid, let port):
-      let target = VsockAddress(cid: .init(rawValue: UInt32(truncatingIfNeeded: cid)), port: .init(rawValue: port))
-      return try await bootstrap.bind(to: target, childChannelInitializer: initializer)
+    case .vsock:
+      return try await bootstrap.bind(to: address.vsockAddress!, childChannelInitializer: initializer)
     case .abstractUnix:
       throw TTRPCError.unsupportedAddress(address.description)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import GRPCUnixServer
+import NodeSupport
 import Testing
 
 @Suite("UnixSocketPath: what may be bound")
@@ -49,5 +50,27 @@ struct UnixSocketPathTests {
   @Test func tooLongIsRefused() {
     let path = "/tmp/" + String(repeating: "x", count: 100)
     #expect(throws: UnixSocketPathError.tooLong(path: path, bytes: 105)) { try UnixSocketPath.prepareForBind(path) }
+  }
+}
+
+@Suite("Directories never follow a planted symlink")
+struct DirectoriesTests {
+  @Test func wipingASymlinkedSlotFolderLeavesItsTargetAlone() throws {
+    let directory = try TestDirectory()
+    let precious = directory.sub("precious")
+    try FileManager.default.createDirectory(atPath: precious, withIntermediateDirectories: true)
+    FileManager.default.createFile(atPath: precious + "/keep", contents: Data("x".utf8))
+    try FileManager.default.createSymbolicLink(atPath: directory.sub("slot"), withDestinationPath: precious)
+
+    Directories.removeContents(of: directory.sub("slot"))
+    #expect(FileManager.default.fileExists(atPath: precious + "/keep"))
+  }
+
+  @Test func creatingBeneathARootRefusesASymlink() throws {
+    let directory = try TestDirectory()
+    try FileManager.default.createDirectory(atPath: directory.sub("run"), withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(atPath: directory.sub("run/accel"), withDestinationPath: "/etc")
+    #expect(throws: FileSystemError.self) { try Directories.create("accel/accel-0", beneath: directory.sub("run")) }
+    #expect(!FileManager.default.fileExists(atPath: "/etc/accel-0"))
   }
 }
