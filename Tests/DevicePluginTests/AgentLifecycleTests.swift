@@ -28,237 +28,237 @@ struct AgentLifecycleTests {
   }
 
   @Test func allocateStartsAFreshAgentThatServesSessions() async throws {
-    let harness = try await start()
-    defer { Task { await harness.shutdown() } }
-    let reply = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
-    let container = try #require(reply.containerResponses.first)
+    try await DaemonHarness.using(try await start()) { harness in
+      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      let container = try #require(reply.containerResponses.first)
 
-    // The client's path: the address it was given, inside the folder mounted for it.
-    let address = try #require(container.envs["VACCEL_RPC_ADDRESS"])
-    let mount = try #require(container.mounts.first)
-    let inContainer = String(address.dropFirst("unix://".count))
-    #expect(inContainer.hasPrefix(mount.containerPath + "/"))
-    let onHost = mount.hostPath + inContainer.dropFirst(mount.containerPath.count)
-    let tags = try await TTRPCClient.withConnection(to: .unix(path: onHost), timeout: .seconds(5)) { connection in
-      let session = try await connection.call(
-        service: VaccelAgentService.sync, method: "CreateSession", request: Vaccel_Session_CreateRequest(),
-        as: Vaccel_Session_CreateResponse.self)
-      let result = try await connection.call(
-        service: VaccelAgentService.sync, method: "ImageClassification",
-        request: Vaccel_Image_Request.with { $0.sessionID = session.sessionID; $0.image = Data([1, 2, 3]) },
-        as: Vaccel_Image_Response.self)
-      _ = try await connection.call(
-        service: VaccelAgentService.sync, method: "DestroySession",
-        request: Vaccel_Session_DestroyRequest.with { $0.sessionID = session.sessionID }, as: Vaccel_Empty_Empty.self)
-      return String(decoding: result.tags, as: UTF8.self)
+      // The client's path: the address it was given, inside the folder mounted for it.
+      let address = try #require(container.envs["VACCEL_RPC_ADDRESS"])
+      let mount = try #require(container.mounts.first)
+      let inContainer = String(address.dropFirst("unix://".count))
+      #expect(inContainer.hasPrefix(mount.containerPath + "/"))
+      let onHost = mount.hostPath + inContainer.dropFirst(mount.containerPath.count)
+      let tags = try await TTRPCClient.withConnection(to: .unix(path: onHost), timeout: .seconds(5)) { connection in
+        let session = try await connection.call(
+          service: VaccelAgentService.sync, method: "CreateSession", request: Vaccel_Session_CreateRequest(),
+          as: Vaccel_Session_CreateResponse.self)
+        let result = try await connection.call(
+          service: VaccelAgentService.sync, method: "ImageClassification",
+          request: Vaccel_Image_Request.with { $0.sessionID = session.sessionID; $0.image = Data([1, 2, 3]) },
+          as: Vaccel_Image_Response.self)
+        _ = try await connection.call(
+          service: VaccelAgentService.sync, method: "DestroySession",
+          request: Vaccel_Session_DestroyRequest.with { $0.sessionID = session.sessionID }, as: Vaccel_Empty_Empty.self)
+        return String(decoding: result.tags, as: UTF8.self)
+      }
+      #expect(tags == "This is a dummy classification tag!")
+      let state = await harness.manager.slotStates[0]
+      #expect(state.agent.handedOut && state.agent.generation == 1 && state.allocated)
     }
-    #expect(tags == "This is a dummy classification tag!")
-    let state = await harness.manager.slotStates[0]
-    #expect(state.agent.handedOut && state.agent.generation == 1 && state.allocated)
   }
 
   @Test func aCrashedAgentIsRestartedAndItsDeviceRecovers() async throws {
-    let harness = try await start()
-    defer { Task { await harness.shutdown() } }
-    _ = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])
-    let first = try await pid(harness, "accel-1")
+    try await DaemonHarness.using(try await start()) { harness in
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])
+      let first = try await pid(harness, "accel-1")
 
-    kill(first, SIGKILL)
-    _ = try await harness.kubelet.wait(for: "accel-1 unhealthy") { $0.healthy("vaccel.org/accel") == 7 }
-    _ = try await harness.kubelet.wait(for: "accel-1 healthy again") { $0.healthy("vaccel.org/accel") == 8 }
-    let state = try await harness.manager.waitForSlot("accel-1", timeout: Self.timeout) { $0.agent.phase == .ready }
-    #expect(state.agent.pid != first)
-    #expect(state.agent.restarts == 1)
-    #expect(state.agent.lastError?.contains("SIGKILL") == true)
-    #expect(ProcessInfoReader.state(of: first) == nil, "the killed agent was reaped, not left a zombie")
+      kill(first, SIGKILL)
+      _ = try await harness.kubelet.wait(for: "accel-1 unhealthy") { $0.healthy("vaccel.org/accel") == 7 }
+      _ = try await harness.kubelet.wait(for: "accel-1 healthy again") { $0.healthy("vaccel.org/accel") == 8 }
+      let state = try await harness.manager.waitForSlot("accel-1", timeout: Self.timeout) { $0.agent.phase == .ready }
+      #expect(state.agent.pid != first)
+      #expect(state.agent.restarts == 1)
+      #expect(state.agent.lastError?.contains("SIGKILL") == true)
+      #expect(ProcessInfoReader.state(of: first) == nil, "the killed agent was reaped, not left a zombie")
+    }
   }
 
   @Test func aCrashLoopIsUnhealthyWithGrowingBackoff() async throws {
-    let harness = try await start {
+    try await DaemonHarness.using(try await start {
       $0.resources[0].agent.env["STANDIN_EXIT_AFTER_MS"] = "150"
       $0.resources[0].agent.restartBackoffInitial = .milliseconds(100)
       $0.resources[0].agent.restartBackoffMax = .seconds(5)
-    }
-    defer { Task { await harness.shutdown() } }
-    _ = try await harness.kubelet.allocate(harness.resource, [["accel-2"]])
-    let state = try await harness.manager.waitForSlot("accel-2", timeout: Self.timeout) { $0.agent.crashLooping }
-    #expect(!state.healthy)
-    #expect(state.unhealthyReason?.contains("crash-looping") == true, "\(state.unhealthyReason ?? "")")
-    #expect(state.agent.lastError?.contains("exited with code 1") == true, "\(state.agent.lastError ?? "")")
-    _ = try await harness.kubelet.wait(for: "accel-2 unhealthy at the kubelet") {
-      $0.plugins["vaccel.org/accel"]?.devices.first { $0.id == "accel-2" }?.health == "Unhealthy"
+    }) { harness in
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-2"]])
+      let state = try await harness.manager.waitForSlot("accel-2", timeout: Self.timeout) { $0.agent.crashLooping }
+      #expect(!state.healthy)
+      #expect(state.unhealthyReason?.contains("crash-looping") == true, "\(state.unhealthyReason ?? "")")
+      #expect(state.agent.lastError?.contains("exited with code 1") == true, "\(state.agent.lastError ?? "")")
+      _ = try await harness.kubelet.wait(for: "accel-2 unhealthy at the kubelet") {
+        $0.plugins["vaccel.org/accel"]?.devices.first { $0.id == "accel-2" }?.health == "Unhealthy"
+      }
     }
   }
 
   @Test func aCrashLoopEndsWhenTheAgentStaysUp() async throws {
-    let harness = try await start {
+    try await DaemonHarness.using(try await start {
       $0.resources[0].agent.restartBackoffInitial = .milliseconds(20)
       $0.resources[0].agent.restartBackoffReset = .seconds(1)
+    }) { harness in
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-7"]])
+      for _ in 0..<3 {
+        let pid = try await pid(harness, "accel-7")
+        kill(pid, SIGKILL)
+        _ = try await harness.manager.waitForSlot("accel-7", timeout: Self.timeout) { $0.agent.pid != pid && $0.agent.phase == .ready }
+      }
+      let looping = await harness.manager.slotStates[7]
+      #expect(looping.agent.crashLooping && !looping.healthy)
+      // Left alone, it stays up: the crash loop is over and the device healthy again.
+      let stable = try await harness.manager.waitForSlot("accel-7", timeout: Self.timeout) { $0.healthy }
+      #expect(!stable.agent.crashLooping && stable.agent.restarts == 3)
     }
-    defer { Task { await harness.shutdown() } }
-    _ = try await harness.kubelet.allocate(harness.resource, [["accel-7"]])
-    for _ in 0..<3 {
-      let pid = try await pid(harness, "accel-7")
-      kill(pid, SIGKILL)
-      _ = try await harness.manager.waitForSlot("accel-7", timeout: Self.timeout) { $0.agent.pid != pid && $0.agent.phase == .ready }
-    }
-    let looping = await harness.manager.slotStates[7]
-    #expect(looping.agent.crashLooping && !looping.healthy)
-    // Left alone, it stays up: the crash loop is over and the device healthy again.
-    let stable = try await harness.manager.waitForSlot("accel-7", timeout: Self.timeout) { $0.healthy }
-    #expect(!stable.agent.crashLooping && stable.agent.restarts == 3)
   }
 
   @Test func aFreedSlotIsRecycledAndTheNextHolderGetsANewProcess() async throws {
     let podResources = FakePodResources()
-    let harness = try await start(podResources: podResources)
-    defer { Task { await harness.shutdown() } }
-    _ = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
-    let first = try await pid(harness, "accel-3")
-    let socket = harness.config.runDir + "/accel/accel-3/vaccel.sock"
-    #expect(FileManager.default.fileExists(atPath: socket))
+    try await DaemonHarness.using(try await start(podResources: podResources)) { harness in
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
+      let first = try await pid(harness, "accel-3")
+      let socket = harness.config.runDir + "/accel/accel-3/vaccel.sock"
+      #expect(FileManager.default.fileExists(atPath: socket))
 
-    let holder = Holder(namespace: "default", pod: "a", container: "main")
-    podResources.set(harness.resource, ["accel-3": holder])
-    try await harness.daemon.podResources.pollOnce()
-    #expect(await harness.manager.slotStates[3].holder == holder)
+      let holder = Holder(namespace: "default", pod: "a", container: "main")
+      podResources.set(harness.resource, ["accel-3": holder])
+      try await harness.daemon.podResources.pollOnce()
+      #expect(await harness.manager.slotStates[3].holder == holder)
 
-    podResources.set(harness.resource, [:])  // the pod is gone
-    try await harness.daemon.podResources.pollOnce()
-    let freed = try await harness.manager.waitForSlot("accel-3", timeout: Self.timeout) {
-      !$0.allocated && $0.agent.phase == .stopped
+      podResources.set(harness.resource, [:])  // the pod is gone
+      try await harness.daemon.podResources.pollOnce()
+      let freed = try await harness.manager.waitForSlot("accel-3", timeout: Self.timeout) {
+        !$0.allocated && $0.agent.phase == .stopped
+      }
+      #expect(freed.agent.pid == nil)
+      #expect(ProcessInfoReader.state(of: first) == nil)
+      #expect(!FileManager.default.fileExists(atPath: socket), "the folder was wiped")
+
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
+      let second = try await pid(harness, "accel-3")
+      #expect(second != first)
     }
-    #expect(freed.agent.pid == nil)
-    #expect(ProcessInfoReader.state(of: first) == nil)
-    #expect(!FileManager.default.fileExists(atPath: socket), "the folder was wiped")
-
-    _ = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
-    let second = try await pid(harness, "accel-3")
-    #expect(second != first)
   }
 
   @Test func reallocatingAHeldSlotNeverReusesTheAgent() async throws {
     // The kubelet may give a slot to a new pod before our poll noticed the old one left.
-    let harness = try await start()
-    defer { Task { await harness.shutdown() } }
-    _ = try await harness.kubelet.allocate(harness.resource, [["accel-4"]])
-    let first = try await pid(harness, "accel-4")
-    _ = try await harness.kubelet.allocate(harness.resource, [["accel-4"]])
-    let second = try await pid(harness, "accel-4")
-    #expect(second != first)
-    #expect(ProcessInfoReader.state(of: first) == nil)
-    #expect(await harness.manager.slotStates[4].agent.generation == 2)
+    try await DaemonHarness.using(try await start()) { harness in
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-4"]])
+      let first = try await pid(harness, "accel-4")
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-4"]])
+      let second = try await pid(harness, "accel-4")
+      #expect(second != first)
+      #expect(ProcessInfoReader.state(of: first) == nil)
+      #expect(await harness.manager.slotStates[4].agent.generation == 2)
+    }
   }
 
   @Test func preStartBringsADeadAgentBackAtOnce() async throws {
-    let harness = try await start {
+    try await DaemonHarness.using(try await start {
       // A long back-off: PreStart must not wait it out.
       $0.resources[0].agent.restartBackoffInitial = .seconds(60)
       $0.resources[0].agent.restartBackoffMax = .seconds(60)
-    }
-    defer { Task { await harness.shutdown() } }
-    _ = try await harness.kubelet.allocate(harness.resource, [["accel-5"]])
-    let first = try await pid(harness, "accel-5")
-    kill(first, SIGKILL)
-    _ = try await harness.manager.waitForSlot("accel-5", timeout: Self.timeout) { $0.agent.phase == .backoff }
+    }) { harness in
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-5"]])
+      let first = try await pid(harness, "accel-5")
+      kill(first, SIGKILL)
+      _ = try await harness.manager.waitForSlot("accel-5", timeout: Self.timeout) { $0.agent.phase == .backoff }
 
-    let client = try await harness.kubelet.client(harness.resource)
-    _ = try await client.preStartContainer(.with { $0.devicesIds = ["accel-5"] })
-    let state = await harness.manager.slotStates[5]
-    #expect(state.agent.phase == .ready && state.agent.pid != first)
+      let client = try await harness.kubelet.client(harness.resource)
+      _ = try await client.preStartContainer(.with { $0.devicesIds = ["accel-5"] })
+      let state = await harness.manager.slotStates[5]
+      #expect(state.agent.phase == .ready && state.agent.pid != first)
+    }
   }
 
   @Test func anAgentThatNeverGetsReadyMakesAllocateUnavailable() async throws {
-    let harness = try await start {
+    try await DaemonHarness.using(try await start {
       $0.resources[0].agent.env["STANDIN_HANG"] = "startup"
       $0.resources[0].agent.readyTimeout = .milliseconds(500)
+    }) { harness in
+      let error = await #expect(throws: RPCError.self) {
+        _ = try await harness.kubelet.allocate(harness.resource, [["accel-6"]])
+      }
+      #expect(error?.code == .unavailable)
+      #expect(error?.message.contains("accel-6") == true && error?.message.contains("not ready within") == true, "\(error?.message ?? "")")
     }
-    defer { Task { await harness.shutdown() } }
-    let error = await #expect(throws: RPCError.self) {
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-6"]])
-    }
-    #expect(error?.code == .unavailable)
-    #expect(error?.message.contains("accel-6") == true && error?.message.contains("not ready within") == true, "\(error?.message ?? "")")
   }
 
   @Test func aMissingBinaryIsUnhealthyWithItsReasonUntilTheNodeIsFixed() async throws {
     let directory = try TestDirectory()
     let binary = directory.sub("bin/vaccel-rpc-agent")
-    let harness = try await DaemonHarness.start(directory: directory, configure: {
+    try await DaemonHarness.using(try await DaemonHarness.start(directory: directory, configure: {
       $0.resources[0].agent.binary = binary
-    })
-    defer { Task { await harness.shutdown() } }
-    let down = try await harness.kubelet.wait(for: "devices listed unhealthy") {
-      $0.plugins["vaccel.org/accel"].map { !$0.devices.isEmpty && $0.devices.allSatisfy { $0.health == "Unhealthy" } } ?? false
-    }
-    #expect(down.healthy("vaccel.org/accel") == 0)
-    let state = await harness.manager.slotStates[0]
-    #expect(state.unhealthyReason?.contains(binary) == true, "\(state.unhealthyReason ?? "")")
-    await #expect(throws: RPCError.self) { _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]]) }
+    })) { harness in
+      let down = try await harness.kubelet.wait(for: "devices listed unhealthy") {
+        $0.plugins["vaccel.org/accel"].map { !$0.devices.isEmpty && $0.devices.allSatisfy { $0.health == "Unhealthy" } } ?? false
+      }
+      #expect(down.healthy("vaccel.org/accel") == 0)
+      let state = await harness.manager.slotStates[0]
+      #expect(state.unhealthyReason?.contains(binary) == true, "\(state.unhealthyReason ?? "")")
+      await #expect(throws: RPCError.self) { _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]]) }
 
-    // The operator installs the agent: the periodic node check notices, no restart needed.
-    try FileManager.default.createDirectory(atPath: directory.sub("bin"), withIntermediateDirectories: true)
-    try FileManager.default.copyItem(atPath: Fixtures.standinAgent, toPath: binary)
-    try await harness.registered()
-    _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      // The operator installs the agent: the periodic node check notices, no restart needed.
+      try FileManager.default.createDirectory(atPath: directory.sub("bin"), withIntermediateDirectories: true)
+      try FileManager.default.copyItem(atPath: Fixtures.standinAgent, toPath: binary)
+      try await harness.registered()
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+    }
   }
 
   @Test func theWarmPoolKeepsFreshAgentsForFreeSlots() async throws {
-    let harness = try await start { $0.resources[0].warm = 2 }
-    defer { Task { await harness.shutdown() } }
-    let warm = try await harness.manager.waitForSlot("accel-0", timeout: Self.timeout) { $0.agent.phase == .ready }
-    _ = try await harness.manager.waitForSlot("accel-1", timeout: Self.timeout) { $0.agent.phase == .ready }
+    try await DaemonHarness.using(try await start { $0.resources[0].warm = 2 }) { harness in
+      let warm = try await harness.manager.waitForSlot("accel-0", timeout: Self.timeout) { $0.agent.phase == .ready }
+      _ = try await harness.manager.waitForSlot("accel-1", timeout: Self.timeout) { $0.agent.phase == .ready }
 
-    // Preferred allocation picks a warm slot; Allocate hands out that very process.
-    let client = try await harness.kubelet.client(harness.resource)
-    let preferred = try await client.getPreferredAllocation(.with {
-      $0.containerRequests = [.with { $0.availableDeviceIds = (0..<8).reversed().map { "accel-\($0)" }; $0.allocationSize = 1 }]
-    })
-    let chosen = try #require(preferred.containerResponses.first?.deviceIds.first)
-    #expect(["accel-0", "accel-1"].contains(chosen))
-    _ = try await harness.kubelet.allocate(harness.resource, [[chosen]])
-    if chosen == "accel-0" {
-      #expect(await harness.manager.slotStates[0].agent.pid == warm.agent.pid)
+      // Preferred allocation picks a warm slot; Allocate hands out that very process.
+      let client = try await harness.kubelet.client(harness.resource)
+      let preferred = try await client.getPreferredAllocation(.with {
+        $0.containerRequests = [.with { $0.availableDeviceIds = (0..<8).reversed().map { "accel-\($0)" }; $0.allocationSize = 1 }]
+      })
+      let chosen = try #require(preferred.containerResponses.first?.deviceIds.first)
+      #expect(["accel-0", "accel-1"].contains(chosen))
+      _ = try await harness.kubelet.allocate(harness.resource, [[chosen]])
+      if chosen == "accel-0" {
+        #expect(await harness.manager.slotStates[0].agent.pid == warm.agent.pid)
+      }
+      // The pool refills: two free slots with a fresh agent again.
+      _ = try await harness.manager.waitForSlot("accel-2", timeout: Self.timeout) { $0.agent.phase == .ready }
     }
-    // The pool refills: two free slots with a fresh agent again.
-    _ = try await harness.manager.waitForSlot("accel-2", timeout: Self.timeout) { $0.agent.phase == .ready }
   }
 
   @Test func runtimeManagedResourcesStartNoAgents() async throws {
-    let harness = try await start { $0.resources[0].agents = .runtime }
-    defer { Task { await harness.shutdown() } }
-    let reply = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
-    #expect(reply.containerResponses.first?.envs.isEmpty == true)
-    #expect(harness.daemon.managers[0].agents == nil)
+    try await DaemonHarness.using(try await start { $0.resources[0].agents = .runtime }) { harness in
+      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      #expect(reply.containerResponses.first?.envs.isEmpty == true)
+      #expect(harness.daemon.managers[0].agents == nil)
+    }
   }
 
   @Test func twoHundredCyclesLeaveNoZombieSocketFolderOrDescriptor() async throws {
     let podResources = FakePodResources()
-    let harness = try await start({ $0.resources[0].slots = 2 }, podResources: podResources)
-    defer { Task { await harness.shutdown() } }
+    try await DaemonHarness.using(try await start({ $0.resources[0].slots = 2 }, podResources: podResources)) { harness in
 
-    func cycle(_ n: Int) async throws {
-      let slot = "accel-\(n % 2)"
-      _ = try await harness.kubelet.allocate(harness.resource, [[slot]])
-      podResources.set(harness.resource, [:])
-      try await harness.daemon.podResources.pollOnce()
-      _ = try await harness.manager.waitForSlot(slot, timeout: Self.timeout) { !$0.allocated && $0.agent.phase == .stopped }
-    }
-    for n in 0..<10 { try await cycle(n) }  // warm up lazily created descriptors
-    let descriptorsBefore = openDescriptors()
-    for n in 10..<210 {
-      try await cycle(n)
-    }
+      func cycle(_ n: Int) async throws {
+        let slot = "accel-\(n % 2)"
+        _ = try await harness.kubelet.allocate(harness.resource, [[slot]])
+        podResources.set(harness.resource, [:])
+        try await harness.daemon.podResources.pollOnce()
+        _ = try await harness.manager.waitForSlot(slot, timeout: Self.timeout) { !$0.allocated && $0.agent.phase == .stopped }
+      }
+      for n in 0..<10 { try await cycle(n) }  // warm up lazily created descriptors
+      let descriptorsBefore = openDescriptors()
+      for n in 10..<210 {
+        try await cycle(n)
+      }
 
-    let children = childProcesses()
-    #expect(children.filter { $0.state == "Z" }.isEmpty, "zombies: \(children)")
-    #expect(children.filter { $0.command.contains("vaccel-standin") }.isEmpty, "agents left: \(children)")
-    let leftovers = try FileManager.default.subpathsOfDirectory(atPath: harness.config.runDir)
-    #expect(leftovers.sorted() == ["accel", "accel/accel-0", "accel/accel-1"], "\(leftovers)")
-    #expect(openDescriptors() <= descriptorsBefore + 4, "descriptors grew from \(descriptorsBefore) to \(openDescriptors())")
-    #expect(harness.daemon.monitor.watchedCount == 0)
-    let total = await harness.manager.slotStates.map(\.allocations).reduce(0, +)
-    #expect(total == 210)
+      let children = childProcesses()
+      #expect(children.filter { $0.state == "Z" }.isEmpty, "zombies: \(children)")
+      #expect(children.filter { $0.command.contains("vaccel-standin") }.isEmpty, "agents left: \(children)")
+      let leftovers = try FileManager.default.subpathsOfDirectory(atPath: harness.config.runDir)
+      #expect(leftovers.sorted() == ["accel", "accel/accel-0", "accel/accel-1"], "\(leftovers)")
+      #expect(openDescriptors() <= descriptorsBefore + 4, "descriptors grew from \(descriptorsBefore) to \(openDescriptors())")
+      #expect(harness.daemon.monitor.watchedCount == 0)
+      let total = await harness.manager.slotStates.map(\.allocations).reduce(0, +)
+      #expect(total == 210)
+    }
   }
 }
 

@@ -17,13 +17,12 @@ struct InteropTests {
     let directory = try TestDirectory()
     let config = DaemonHarness.config(in: directory)
     let daemon = try NodeDaemon(config: config, logger: .test, podResources: FakePodResources())
-    let task = Task { try await daemon.run(gracefulShutdownSignals: []) }
-    defer { task.cancel() }
-
-    let (status, output, error) = try await ChildProcess.run(python, [
-      Repository.interop + "/python_kubelet.py", "--dir", config.kubelet.devicePluginDir,
-      "--protos", Repository.protos, "--authority", authority, "--devices", "8", "--restarts", "2",
-    ])
+    let (status, output, error) = try await withRunningDaemon(daemon) {
+      try await ChildProcess.run(python, [
+        Repository.interop + "/python_kubelet.py", "--dir", config.kubelet.devicePluginDir,
+        "--protos", Repository.protos, "--authority", authority, "--devices", "8", "--restarts", "2",
+      ])
+    }
     #expect(status == 0, "python kubelet: \(error)\(output)")
     let seen = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
     #expect(seen?["registrations"] as? Int == 3)
@@ -38,14 +37,13 @@ struct InteropTests {
     // agent recycles, so the sandbox runtime "starts" them here.
     let config = DaemonHarness.config(in: directory, resources: [ResourceConfig(agents: .runtime)])
     let daemon = try NodeDaemon(config: config, logger: .test, podResources: FakePodResources())
-    let task = Task { try await daemon.run(gracefulShutdownSignals: []) }
-    defer { task.cancel() }
     let socket = config.kubelet.devicePluginDir + "/" + config.resources[0].endpointFileName
-    try await waitForFile(socket)
-
     let manager = daemon.managers[0]
-    let result = try await client.run(socket: socket, calls: 2000) {
-      try? await manager.setHealth(deviceID: "accel-1", healthy: false, reason: "interop")
+    let result = try await withRunningDaemon(daemon) {
+      try await waitForFile(socket)
+      return try await client.run(socket: socket, calls: 2000) {
+        try? await manager.setHealth(deviceID: "accel-1", healthy: false, reason: "interop")
+      }
     }
     #expect(result.status == 0, "grpc-go client: \(result.error) \(result.json)")
     #expect(result.json["calls"] as? Int == 2000)

@@ -44,6 +44,12 @@ final class ChildProcess: @unchecked Sendable {
     try process.run()
   }
 
+  /// A test that fails half-way must not leave its daemon (and so its agents) running:
+  /// SIGTERM lets a daemon stop its agents on its way out.
+  deinit {
+    if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+  }
+
   /// Waits for the exit; kills the child after `timeout` (a safety net for a hung child).
   func wait(timeout: Duration = .seconds(180)) async -> Int32 {
     let guardTask = Task { [process] in

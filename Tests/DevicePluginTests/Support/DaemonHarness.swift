@@ -130,3 +130,33 @@ final class FakePodResources: PodResourcesListing, @unchecked Sendable {
     }
   }
 }
+
+extension DaemonHarness {
+  /// Runs `body` with a started harness and always shuts it down (agents stopped) before
+  /// returning, whether the body passed or threw.
+  static func using<T>(_ harness: DaemonHarness, _ body: (DaemonHarness) async throws -> T) async throws -> T {
+    do {
+      let result = try await body(harness)
+      await harness.shutdown()
+      return result
+    } catch {
+      await harness.shutdown()
+      throw error
+    }
+  }
+}
+
+/// Runs `body` while `daemon` runs, and waits for the daemon (and its agents) to stop after.
+func withRunningDaemon<T>(_ daemon: NodeDaemon, _ body: () async throws -> T) async throws -> T {
+  let task = Task { try await daemon.run(gracefulShutdownSignals: []) }
+  do {
+    let result = try await body()
+    task.cancel()
+    _ = await task.result
+    return result
+  } catch {
+    task.cancel()
+    _ = await task.result
+    throw error
+  }
+}
