@@ -220,6 +220,7 @@ public actor DeviceManager {
   /// holds any more, and that were not allocated within `grace`, are freed and recycled.
   public func updateHolders(_ held: [String: Holder], grace: Duration, now: ContinuousClock.Instant = .now) async {
     var freed: [Int] = []
+    let before = table.slots.map { ($0.allocated, $0.holder) }
     for (id, holder) in held {
       guard let index = table.index(of: id) else { continue }
       if table.recordHolder(holder, slot: index) {
@@ -232,7 +233,10 @@ public actor DeviceManager {
       table.free(slot: slot.index)
       freed.append(slot.index)
     }
-    changed()
+    // An unchanged poll (the common case) writes nothing: no checkpoint fsync every interval.
+    if !table.slots.map({ ($0.allocated, $0.holder) }).elementsEqual(before, by: { $0 == $1 }) {
+      changed()
+    }
     for index in freed {
       logger.info("slot freed; recycling its agent", metadata: ["slot": "\(table.slots[index].id)"])
       await agents?.release(index)

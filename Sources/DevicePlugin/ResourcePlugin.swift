@@ -52,11 +52,12 @@ public struct ResourcePlugin: Service {
           while (try? await Task.sleep(for: recheckInterval)) != nil { trigger.yield() }
         }
         trigger.yield()
-        var retryPending = false
+        // At most one retry timer at a time: a new one only once the last one is due.
+        var retryDue: ContinuousClock.Instant?
         for await _ in triggers {
-          retryPending = false
-          if let delay = await loop.reconcile(), !retryPending {
-            retryPending = true
+          if let due = retryDue, ContinuousClock.now >= due { retryDue = nil }
+          if let delay = await loop.reconcile(), retryDue == nil {
+            retryDue = .now + delay
             group.addTask {
               if (try? await Task.sleep(for: delay)) != nil { trigger.yield() }
             }

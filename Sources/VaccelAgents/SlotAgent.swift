@@ -369,14 +369,12 @@ public actor SlotAgent {
   }
 
   private func failWaiters(_ error: AgentError) {
-    // Waiters of a slot that is merely restarting keep waiting for the next start; only a
-    // node problem or a stop ends them early.
-    guard case .notReady = error, status.wanted else {
-      let waiters = readyWaiters
-      readyWaiters = [:]
-      for waiter in waiters.values { waiter.resume(throwing: error) }
-      return
-    }
+    // Waiters of a slot that is merely restarting keep waiting for the next start (their own
+    // deadline bounds them); a node problem or a stop ends them now.
+    if case .notReady = error, status.wanted { return }
+    let waiters = readyWaiters
+    readyWaiters = [:]
+    for waiter in waiters.values { waiter.resume(throwing: error) }
   }
 
   // MARK: Files
