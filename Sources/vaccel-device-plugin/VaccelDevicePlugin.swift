@@ -17,6 +17,25 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
       1 on a runtime failure, 2 on a bad configuration or usage.
       """)
 
+  /// ArgumentParser exits 64 on a usage error; operators get one code for "your input is
+  /// wrong", whether it came by flag or by file: 2.
+  static func main() async {
+    do {
+      var command = try parseAsRoot()
+      if var command = command as? VaccelDevicePlugin {
+        try await command.run()
+      } else {
+        try command.run()
+      }
+    } catch {
+      if exitCode(for: error) == .validationFailure {
+        FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+        Foundation.exit(2)
+      }
+      exit(withError: error)
+    }
+  }
+
   @Option(help: "YAML config file (version: v1).")
   var config: String?
 
