@@ -21,6 +21,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
   ],
   targets: [
     // Generated from Protos/ by scripts/generate-protos; never edited by hand.
@@ -56,6 +57,16 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
+    // Prometheus metrics and the /metrics, /healthz, /readyz listener.
+    .target(
+      name: "VaccelMetrics",
+      dependencies: [
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ]
+    ),
     // Filesystem and inotify helpers shared by the plugin and the agents.
     .target(name: "NodeSupport"),
     // Agent processes: spawn, watch (pidfd), probe (ttrpc), supervise, recycle.
@@ -79,6 +90,7 @@ let package = Package(
       name: "DevicePlugin",
       dependencies: [
         "KubeletAPI",
+        "VaccelMetrics",
         "NodeSupport",
         "VaccelAgents",
         "VaccelConfig",
@@ -121,6 +133,7 @@ let package = Package(
       name: "DevicePluginTests",
       dependencies: [
         "DevicePlugin",
+        "VaccelMetrics",
         "NodeSupport",
         "VaccelAgents",
         "VaccelRPC",

@@ -48,7 +48,7 @@ enum VaccelBench {
       kubelet: KubeletConfig(
         devicePluginDir: directory + "/dp", podResourcesSocket: directory + "/pr.sock",
         recheckInterval: .seconds(3600), podResourcesInterval: .seconds(3600), allocationGrace: .zero),
-      runDir: directory + "/run", stateDir: directory + "/state", agent: agent,
+      runDir: directory + "/run", stateDir: directory + "/state", metricsAddress: "", agent: agent,
       resources: [ResourceConfig(slots: slots, warm: warm, agent: agent)])
   }
 
@@ -224,6 +224,7 @@ enum VaccelBench {
       kubelet: {devicePluginDir: \(directory)/dp, podResourcesSocket: \(directory)/pr.sock, allocationGrace: 0s}
       runDir: \(directory)/run
       stateDir: \(directory)/state
+      metrics: {address: "127.0.0.1:0"}
       agent: {binary: \(standin)}
       resources: [{name: vaccel.org/accel, slots: \(slots)}]
       """.write(toFile: path, atomically: true, encoding: .utf8)

@@ -1,5 +1,6 @@
 public import Logging
 public import ServiceLifecycle
+public import VaccelMetrics
 
 /// Writes the checkpoint after changes, coalescing bursts: while one write runs, any number
 /// of further changes make one more write, never a queue of them.
@@ -7,13 +8,15 @@ public struct CheckpointWriter: Service, CustomStringConvertible {
   public let store: CheckpointStore
   let managers: [DeviceManager]
   let logger: Logger
+  let metrics: DaemonMetrics?
   private let dirty: AsyncStream<Void>
   private let continuation: AsyncStream<Void>.Continuation
 
-  public init(store: CheckpointStore, managers: [DeviceManager], logger: Logger) {
+  public init(store: CheckpointStore, managers: [DeviceManager], logger: Logger, metrics: DaemonMetrics? = nil) {
     self.store = store
     self.managers = managers
     self.logger = logger
+    self.metrics = metrics
     (dirty, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
   }
 
@@ -37,7 +40,9 @@ public struct CheckpointWriter: Service, CustomStringConvertible {
     }
     do {
       try store.save(checkpoint)
+      metrics?.checkpointWrite(ok: true)
     } catch {
+      metrics?.checkpointWrite(ok: false)
       logger.error("cannot write the checkpoint; the previous one is kept", metadata: ["error": "\(error)"])
     }
   }

@@ -1,6 +1,7 @@
 public import Logging
 public import VaccelAgents
 public import VaccelConfig
+public import VaccelMetrics
 
 /// Owns one resource's slots: health, allocations and holders, preferences, the agents behind
 /// the slots (through `AgentPool`), and the `ListAndWatch` subscribers that hear every change.
@@ -9,6 +10,7 @@ public actor DeviceManager {
   public nonisolated let runDir: String
   /// nil for `agents: runtime` resources, whose sandbox runtime starts its own agents.
   public nonisolated let agents: AgentPool?
+  public nonisolated let metrics: DaemonMetrics?
   private var table: SlotTable
   private var agentStatus: [SlotAgentStatus]
   private var watchers: [UInt64: AsyncStream<[DeviceStatus]>.Continuation] = [:]
@@ -24,10 +26,13 @@ public actor DeviceManager {
     let continuation: CheckedContinuation<SlotState, any Error>
   }
 
-  public init(resource: ResourceConfig, runDir: String, agents: AgentPool? = nil, logger: Logger) {
+  public init(
+    resource: ResourceConfig, runDir: String, agents: AgentPool? = nil, metrics: DaemonMetrics? = nil, logger: Logger
+  ) {
     self.resource = resource
     self.runDir = runDir
     self.agents = agents
+    self.metrics = metrics
     self.table = SlotTable(resource: resource)
     self.agentStatus = Array(repeating: SlotAgentStatus(), count: resource.slots)
     var logger = logger
@@ -40,8 +45,23 @@ public actor DeviceManager {
     self.onChange = onChange
   }
 
+  /// Slot counts by state and open streams, for metrics: O(slots) per change.
+  private func report() {
+    guard let metrics else { return }
+    var counts = ["total": 0, "healthy": 0, "unhealthy": 0, "allocated": 0, "free": 0, "agent_ready": 0]
+    for slot in table.slots {
+      counts["total", default: 0] += 1
+      counts[slot.healthy ? "healthy" : "unhealthy", default: 0] += 1
+      counts[slot.allocated ? "allocated" : "free", default: 0] += 1
+      if agentStatus[slot.index].phase == .ready { counts["agent_ready", default: 0] += 1 }
+    }
+    metrics.slots(resource: resource.name, byState: counts)
+    metrics.listAndWatch(resource: resource.name, streams: watchers.count)
+  }
+
   private func changed() {
     onChange()
+    report()
     guard !slotWaiters.isEmpty else { return }
     let states = slotStates
     for (id, waiter) in slotWaiters where waiter.predicate(states[waiter.index]) {
@@ -91,6 +111,7 @@ public actor DeviceManager {
     continuation.onTermination = { [weak self] _ in
       Task { await self?.removeWatcher(id) }
     }
+    report()
     return DeviceWatch(updates: stream, continuation: continuation)
   }
 
@@ -98,6 +119,7 @@ public actor DeviceManager {
 
   private func removeWatcher(_ id: UInt64) {
     watchers[id] = nil
+    report()
   }
 
   /// Ends every subscription (daemon shutdown): `ListAndWatch` streams then complete.
@@ -124,6 +146,7 @@ public actor DeviceManager {
       "device health changed",
       metadata: ["slot": "\(table.slots[index].id)", "healthy": "\(healthy)", "reason": "\(reason ?? "")"])
     broadcast()
+    report()
   }
 
   /// Follows the agents' status changes until cancelled: health into `ListAndWatch`,

@@ -56,8 +56,15 @@ public struct DevicePluginService: V1beta1_DevicePlugin.SimpleServiceProtocol {
     request: V1beta1_AllocateRequest, context: ServerContext
   ) async throws -> V1beta1_AllocateResponse {
     let requests = request.containerRequests.map(\.devicesIds)
-    let replies = try await mapped { () throws(PluginError) in try await manager.allocate(requests) }
-    return .with { $0.containerResponses = replies.map(Self.proto) }
+    let start = ContinuousClock.now
+    do {
+      let replies = try await mapped { () throws(PluginError) in try await manager.allocate(requests) }
+      manager.metrics?.allocation(resource: manager.resource.name, duration: .now - start, error: nil)
+      return .with { $0.containerResponses = replies.map(Self.proto) }
+    } catch {
+      manager.metrics?.allocation(resource: manager.resource.name, duration: .now - start, error: "\(error.code)")
+      throw error
+    }
   }
 
   public func preStartContainer(

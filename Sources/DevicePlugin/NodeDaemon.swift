@@ -4,6 +4,8 @@ public import NodeSupport
 public import ServiceLifecycle
 public import VaccelAgents
 public import VaccelConfig
+public import VaccelMetrics
+import GRPCCore
 import UnixSignals
 
 /// The node daemon: per resource a `DeviceManager` (slots), an `AgentPool` (agents) and a
@@ -16,6 +18,9 @@ public struct NodeDaemon: Sendable {
   public let monitor: ProcessMonitor
   public let checkpoint: CheckpointWriter
   public let podResources: PodResourcesWatcher
+  public let metrics: DaemonMetrics
+  /// nil when `metricsAddress` is empty.
+  public let metricsListener: MetricsListener?
   private let logger: Logger
 
   /// `reapOrphans`: become a child subreaper and reap every child (the daemon process only;
@@ -28,10 +33,14 @@ public struct NodeDaemon: Sendable {
     podResources: (any PodResourcesListing)? = nil,
     launcher: (any ProcessLaunching)? = nil,
     reapOrphans: Bool = false,
-    searchPath: String? = ProcessInfo.processInfo.environment["PATH"]
+    searchPath: String? = ProcessInfo.processInfo.environment["PATH"],
+    metrics: DaemonMetrics = DaemonMetrics()
   ) throws {
     self.config = config
     self.logger = logger
+    self.metrics = metrics
+    metrics.declareResources(config.resources.map(\.name))
+    self.metricsListener = MetricsListener(address: config.metricsAddress, metrics: metrics, logger: logger)
     let monitor = try ProcessMonitor(reapOrphans: reapOrphans, logger: logger)
     self.monitor = monitor
     let launcher = launcher ?? PosixLauncher(monitor: monitor)
@@ -41,18 +50,42 @@ public struct NodeDaemon: Sendable {
         agents: resource.agents == .managed
           ? AgentPool(
             resource: resource, runDir: config.runDir, stateDir: config.stateDir, launcher: launcher,
-            searchPath: searchPath, logger: logger)
+            searchPath: searchPath, logger: logger,
+            onEvent: { event in
+              switch event {
+              case .started: metrics.agentStarted(resource: resource.name)
+              case .ready(let after): metrics.agentReady(resource: resource.name, after: after)
+              case .exited(let status, let restarting):
+                let reason = switch status {
+                case .exited: "exited"
+                case .signaled: "signaled"
+                case .unknown: "unknown"
+                case nil: "not_ready"
+                }
+                metrics.agentExited(resource: resource.name, reason: reason, restarting: restarting)
+              }
+            })
           : nil,
+        metrics: metrics,
         logger: logger)
     }
     self.managers = managers
     self.plugins = managers.map { manager in
       ResourcePlugin(manager: manager, kubelet: config.kubelet, registrar: registrar, watcher: watcher, logger: logger)
     }
-    self.checkpoint = CheckpointWriter(store: CheckpointStore(stateDir: config.stateDir), managers: managers, logger: logger)
+    self.checkpoint = CheckpointWriter(
+      store: CheckpointStore(stateDir: config.stateDir), managers: managers, logger: logger, metrics: metrics)
     self.podResources = PodResourcesWatcher(
       client: podResources ?? GRPCPodResourcesClient(socketPath: config.kubelet.podResourcesSocket),
-      managers: managers, kubelet: config.kubelet, logger: logger)
+      managers: managers, kubelet: config.kubelet, logger: logger,
+      onPoll: { result in
+        switch result {
+        case .success: metrics.podResourcesPoll(result: "ok")
+        case .failure(let error as RPCError) where error.code == .resourceExhausted:
+          metrics.podResourcesPoll(result: "rate_limited")
+        case .failure: metrics.podResourcesPoll(result: "error")
+        }
+      })
   }
 
   public func manager(for resourceName: String) -> DeviceManager? {
@@ -86,6 +119,7 @@ public struct NodeDaemon: Sendable {
       }
     }
     services.append(podResources)
+    if let metricsListener { services.append(metricsListener) }
     services.append(contentsOf: plugins as [any Service])
     let group = ServiceGroup(
       configuration: ServiceGroupConfiguration(

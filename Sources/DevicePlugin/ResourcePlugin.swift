@@ -99,6 +99,7 @@ final class RegistrationLoop {
     } ?? false
     if !served {
       if let old = server {
+        plugin.manager.metrics?.registration(resource: plugin.manager.resource.name, registered: false)
         logger.warning("plugin socket vanished; serving it again", metadata: ["socket": "\(plugin.socketPath)"])
         await old.stop(grace: nil)
         server = nil
@@ -133,6 +134,7 @@ final class RegistrationLoop {
     }
     registeredWith = kubelet
     registrations += 1
+    plugin.manager.metrics?.registration(resource: plugin.manager.resource.name, registered: true)
     failures = 0
     waitingLogged = false
     logger.notice("registered with the kubelet", metadata: ["registrations": "\(registrations)"])
@@ -148,6 +150,7 @@ final class RegistrationLoop {
 
   /// Shutdown: no new RPCs, `ListAndWatch` streams completed, socket removed.
   func stop() async {
+    plugin.manager.metrics?.registration(resource: plugin.manager.resource.name, registered: false)
     guard let server else {
       await plugin.manager.finishWatchers()
       return

@@ -19,7 +19,7 @@ public actor AgentPool {
 
   public init(
     resource: ResourceConfig, runDir: String, stateDir: String, launcher: any ProcessLaunching,
-    searchPath: String?, logger: Logger
+    searchPath: String?, logger: Logger, onEvent: @escaping @Sendable (AgentEvent) -> Void = { _ in }
   ) {
     self.resource = resource
     self.searchPath = searchPath
@@ -31,11 +31,11 @@ public actor AgentPool {
     self.statusChanges = changes
     let logDirectory = self.logDirectory
     self.slots = (0..<resource.slots).map { index in
-      SlotAgent(
-        context: Self.context(
-          resource: resource, index: index, runDir: runDir, logDirectory: logDirectory,
-          launcher: launcher, logger: logger),
-        changes: continuation)
+      var context = Self.context(
+        resource: resource, index: index, runDir: runDir, logDirectory: logDirectory,
+        launcher: launcher, logger: logger)
+      context.onEvent = onEvent
+      return SlotAgent(context: context, changes: continuation)
     }
   }
 

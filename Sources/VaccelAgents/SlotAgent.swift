@@ -22,6 +22,7 @@ public struct SlotAgentContext: Sendable {
   public var agent: AgentConfig
   public var launcher: any ProcessLaunching
   public var logger: Logger
+  public var onEvent: @Sendable (AgentEvent) -> Void = { _ in }
 }
 
 /// Supervises the one agent behind one slot: starts it (removing a stale socket first, since
@@ -209,6 +210,7 @@ public actor SlotAgent {
         status.down = false
         resumeWaiters()
         publish()
+        context.onEvent(.ready(after: ContinuousClock.now - started))
         logger.info("agent ready", metadata: ["pid": "\(running.pid)"])
         // Up for `restartBackoff.resetAfter`: no longer crash-looping, back-off from scratch.
         let stable = Task { [resetAfter = context.agent.restartBackoffReset] in
@@ -221,6 +223,7 @@ public actor SlotAgent {
         process = nil
         status.pid = nil
         guard status.wanted && !Task.isCancelled else { return }
+        context.onEvent(.exited(exit, restarting: true))
         status.restarts += 1
         status.down = true
         status.lastError = "agent exited: \(exit)" + (explanation.map { ": \($0)" } ?? "")
@@ -232,6 +235,7 @@ public actor SlotAgent {
         process = nil
         status.pid = nil
         guard status.wanted && !Task.isCancelled else { return }
+        context.onEvent(.exited(running.exitStatus, restarting: true))
         status.lastError = why + (explanation.map { ": \($0)" } ?? "")
         status.down = true
         logger.warning("agent did not become ready", metadata: ["error": "\(why)"])
@@ -278,6 +282,7 @@ public actor SlotAgent {
     status.startedAt = Date()
     publish()
     logger.info("agent started", metadata: ["pid": "\(launched.pid)", "address": "\(context.listenAddress)"])
+    context.onEvent(.started)
     return launched
   }
 

@@ -47,3 +47,11 @@ public struct SlotAgentStatus: Sendable, Equatable {
     return lastError ?? "agent down"
   }
 }
+
+/// What a slot's supervisor reports as it goes, for metrics.
+public enum AgentEvent: Sendable, Equatable {
+  case started
+  case ready(after: Duration)
+  /// An unexpected exit (or a start that never got ready); `restarting` when another start follows.
+  case exited(ExitStatus?, restarting: Bool)
+}

@@ -61,6 +61,12 @@ extension ConfigLoader {
     }
     try requireAbsolute("runDir", config.runDir)
     try requireAbsolute("stateDir", config.stateDir)
+    if !config.metricsAddress.isEmpty {
+      let port = config.metricsAddress.split(separator: ":").last.flatMap { Int($0) }
+      guard config.metricsAddress.contains(":"), let port, (0...65535).contains(port) else {
+        throw fail("metrics.address", "'\(config.metricsAddress)' is not host:port, :port, or empty (off)")
+      }
+    }
     try validate(config.agent, field: "agent", fail: fail)
 
     guard !config.resources.isEmpty else { throw fail("resources", "at least one resource is required") }

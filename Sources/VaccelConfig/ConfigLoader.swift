@@ -14,10 +14,11 @@ public struct ConfigOverrides: Sendable, Equatable {
   public var runDir: String?
   public var stateDir: String?
   public var logLevel: String?
+  public var metricsAddress: String?
 
   public init(
     configPath: String? = nil, devicePluginDir: String? = nil, podResourcesSocket: String? = nil,
-    runDir: String? = nil, stateDir: String? = nil, logLevel: String? = nil
+    runDir: String? = nil, stateDir: String? = nil, logLevel: String? = nil, metricsAddress: String? = nil
   ) {
     self.configPath = configPath
     self.devicePluginDir = devicePluginDir
@@ -25,6 +26,7 @@ public struct ConfigOverrides: Sendable, Equatable {
     self.runDir = runDir
     self.stateDir = stateDir
     self.logLevel = logLevel
+    self.metricsAddress = metricsAddress
   }
 }
 
@@ -38,6 +40,7 @@ public enum ConfigLoader {
     public static let runDir = "VACCEL_DP_RUN_DIR"
     public static let stateDir = "VACCEL_DP_STATE_DIR"
     public static let logLevel = "VACCEL_DP_LOG_LEVEL"
+    public static let metricsAddress = "VACCEL_DP_METRICS_ADDRESS"
     public static let nodeIP = "NODE_IP"
   }
 
@@ -57,7 +60,8 @@ public enum ConfigLoader {
       podResourcesSocket: environment[Environment.podResourcesSocket],
       runDir: environment[Environment.runDir],
       stateDir: environment[Environment.stateDir],
-      logLevel: environment[Environment.logLevel]
+      logLevel: environment[Environment.logLevel],
+      metricsAddress: environment[Environment.metricsAddress]
     )
     try layered.apply(env) { "environment \(envName(for: $0))" }
     try layered.apply(flags) { "flag --\(flagName(for: $0))" }
@@ -103,6 +107,10 @@ public enum ConfigLoader {
       if let value = try kubelet.duration("podResourcesInterval") { config.kubelet.podResourcesInterval = value; mark("kubelet.podResourcesInterval") }
       if let value = try kubelet.duration("allocationGrace") { config.kubelet.allocationGrace = value; mark("kubelet.allocationGrace") }
       try kubelet.rejectUnknownKeys()
+    }
+    if var metrics = try root.mapping("metrics") {
+      if let value = try metrics.string("address") { config.metricsAddress = value; mark("metrics.address") }
+      try metrics.rejectUnknownKeys()
     }
     if let value = try root.string("runDir") { config.runDir = value; mark("runDir") }
     if let value = try root.string("stateDir") { config.stateDir = value; mark("stateDir") }
@@ -211,6 +219,7 @@ public enum ConfigLoader {
     case "kubelet.podResourcesSocket": Environment.podResourcesSocket
     case "runDir": Environment.runDir
     case "stateDir": Environment.stateDir
+    case "metrics.address": Environment.metricsAddress
     default: Environment.logLevel
     }
   }
@@ -221,6 +230,7 @@ public enum ConfigLoader {
     case "kubelet.podResourcesSocket": "pod-resources-socket"
     case "runDir": "run-dir"
     case "stateDir": "state-dir"
+    case "metrics.address": "metrics-address"
     default: "log-level"
     }
   }
@@ -242,6 +252,7 @@ public enum ConfigLoader {
       set("kubelet.podResourcesSocket", overrides.podResourcesSocket) { $0.kubelet.podResourcesSocket = $1 }
       set("runDir", overrides.runDir) { $0.runDir = $1 }
       set("stateDir", overrides.stateDir) { $0.stateDir = $1 }
+      set("metrics.address", overrides.metricsAddress) { $0.metricsAddress = $1 }
       if let level = overrides.logLevel {
         let origin = source("logLevel")
         config.logLevel = try ConfigLoader.parseLogLevel(level) {

@@ -9,6 +9,8 @@ public struct DaemonConfig: Sendable, Equatable {
   public var runDir: String
   public var stateDir: String
   public var logLevel: Logger.Level
+  /// `host:port` of the /metrics, /healthz, /readyz listener; empty turns it off.
+  public var metricsAddress: String
   /// Defaults for every resource's agents; a resource may override any field.
   public var agent: AgentConfig
   public var resources: [ResourceConfig]
@@ -18,6 +20,7 @@ public struct DaemonConfig: Sendable, Equatable {
     runDir: String = "/var/run/vaccel",
     stateDir: String = "/var/lib/vaccel-device-plugin",
     logLevel: Logger.Level = .info,
+    metricsAddress: String = "0.0.0.0:9464",
     agent: AgentConfig = AgentConfig(),
     resources: [ResourceConfig] = [ResourceConfig()]
   ) {
@@ -25,6 +28,7 @@ public struct DaemonConfig: Sendable, Equatable {
     self.runDir = runDir
     self.stateDir = stateDir
     self.logLevel = logLevel
+    self.metricsAddress = metricsAddress
     self.agent = agent
     self.resources = resources
   }

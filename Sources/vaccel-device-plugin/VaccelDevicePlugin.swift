@@ -54,10 +54,13 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
   @Option(help: "trace, debug, info, notice, warning, error or critical.")
   var logLevel: String?
 
+  @Option(help: "host:port for /metrics, /healthz and /readyz; empty turns the listener off.")
+  var metricsAddress: String?
+
   func run() async throws {
     let overrides = ConfigOverrides(
       configPath: config, devicePluginDir: devicePluginDir, podResourcesSocket: podResourcesSocket,
-      runDir: runDir, stateDir: stateDir, logLevel: logLevel)
+      runDir: runDir, stateDir: stateDir, logLevel: logLevel, metricsAddress: metricsAddress)
     let daemonConfig: DaemonConfig
     do {
       daemonConfig = try ConfigLoader.load(flags: overrides, environment: ProcessInfo.processInfo.environment)

@@ -31,6 +31,7 @@ struct RestartRecoveryTests {
         allocationGrace: 0s
       runDir: \(directory.sub("run"))
       stateDir: \(directory.sub("state"))
+      metrics: {address: "127.0.0.1:0"}
       agent:
         binary: \(Fixtures.standinAgent)
         stopGracePeriod: 2s

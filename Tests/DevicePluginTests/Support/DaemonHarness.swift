@@ -39,6 +39,7 @@ struct DaemonHarness {
         allocationGrace: .zero),
       runDir: directory.sub("run"),
       stateDir: directory.sub("state"),
+      metricsAddress: "",  // tests that want it pick a free port
       agent: agent,
       resources: resources.map { resource in
         var resource = resource
