@@ -53,6 +53,7 @@ let package = Package(
     .target(
       name: "VaccelConfig",
       dependencies: [
+        "DaemonLogging",
         .product(name: "Yams", package: "Yams"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -66,6 +67,11 @@ let package = Package(
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
       ]
+    ),
+    // The daemon's log lines (key=value or JSON) and its runtime log level.
+    .target(
+      name: "DaemonLogging",
+      dependencies: [.product(name: "Logging", package: "swift-log")]
     ),
     // Filesystem and inotify helpers shared by the plugin and the agents.
     .target(name: "NodeSupport"),
@@ -99,12 +105,14 @@ let package = Package(
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
       ]
     ),
     .executableTarget(
       name: "vaccel-device-plugin",
       dependencies: [
         "DevicePlugin",
+        "DaemonLogging",
         "VaccelConfig",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
@@ -133,6 +141,7 @@ let package = Package(
       name: "DevicePluginTests",
       dependencies: [
         "DevicePlugin",
+        "DaemonLogging",
         "VaccelMetrics",
         "NodeSupport",
         "VaccelAgents",

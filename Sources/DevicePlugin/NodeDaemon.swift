@@ -101,7 +101,9 @@ public struct NodeDaemon: Sendable {
 
   /// Runs until SIGTERM/SIGINT (or the task is cancelled), then stops registering, ends the
   /// `ListAndWatch` streams, removes our sockets and stops the agents.
-  public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+  public func run(
+    gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint], additionalServices: [any Service] = []
+  ) async throws {
     try prepareDirectories()
     await recover()
     let writer = checkpoint
@@ -111,7 +113,7 @@ public struct NodeDaemon: Sendable {
     await checkpoint.writeNow()
 
     // Shut down in reverse order: registrations first, the checkpoint writer last.
-    var services: [any Service] = [checkpoint]
+    var services: [any Service] = [checkpoint] + additionalServices
     for manager in managers {
       if let agents = manager.agents {
         services.append(BackgroundService("AgentPool(\(manager.resource.name))") { await agents.run() })

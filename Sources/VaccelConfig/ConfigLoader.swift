@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 public import Logging
+import DaemonLogging
 import Yams
 
 /// Values given on the command line; nil means "not given".
@@ -14,11 +15,13 @@ public struct ConfigOverrides: Sendable, Equatable {
   public var runDir: String?
   public var stateDir: String?
   public var logLevel: String?
+  public var logFormat: String?
   public var metricsAddress: String?
 
   public init(
     configPath: String? = nil, devicePluginDir: String? = nil, podResourcesSocket: String? = nil,
-    runDir: String? = nil, stateDir: String? = nil, logLevel: String? = nil, metricsAddress: String? = nil
+    runDir: String? = nil, stateDir: String? = nil, logLevel: String? = nil, logFormat: String? = nil,
+    metricsAddress: String? = nil
   ) {
     self.configPath = configPath
     self.devicePluginDir = devicePluginDir
@@ -26,6 +29,7 @@ public struct ConfigOverrides: Sendable, Equatable {
     self.runDir = runDir
     self.stateDir = stateDir
     self.logLevel = logLevel
+    self.logFormat = logFormat
     self.metricsAddress = metricsAddress
   }
 }
@@ -41,6 +45,7 @@ public enum ConfigLoader {
     public static let stateDir = "VACCEL_DP_STATE_DIR"
     public static let logLevel = "VACCEL_DP_LOG_LEVEL"
     public static let metricsAddress = "VACCEL_DP_METRICS_ADDRESS"
+    public static let logFormat = "VACCEL_DP_LOG_FORMAT"
     public static let nodeIP = "NODE_IP"
   }
 
@@ -61,6 +66,7 @@ public enum ConfigLoader {
       runDir: environment[Environment.runDir],
       stateDir: environment[Environment.stateDir],
       logLevel: environment[Environment.logLevel],
+      logFormat: environment[Environment.logFormat],
       metricsAddress: environment[Environment.metricsAddress]
     )
     try layered.apply(env) { "environment \(envName(for: $0))" }
@@ -108,6 +114,7 @@ public enum ConfigLoader {
       if let value = try kubelet.duration("allocationGrace") { config.kubelet.allocationGrace = value; mark("kubelet.allocationGrace") }
       try kubelet.rejectUnknownKeys()
     }
+    if let format = try root.choice("logFormat", as: LogFormat.self) { config.logFormat = format; mark("logFormat") }
     if var metrics = try root.mapping("metrics") {
       if let value = try metrics.string("address") { config.metricsAddress = value; mark("metrics.address") }
       try metrics.rejectUnknownKeys()
@@ -220,6 +227,7 @@ public enum ConfigLoader {
     case "runDir": Environment.runDir
     case "stateDir": Environment.stateDir
     case "metrics.address": Environment.metricsAddress
+    case "logFormat": Environment.logFormat
     default: Environment.logLevel
     }
   }
@@ -231,6 +239,7 @@ public enum ConfigLoader {
     case "runDir": "run-dir"
     case "stateDir": "state-dir"
     case "metrics.address": "metrics-address"
+    case "logFormat": "log-format"
     default: "log-level"
     }
   }
@@ -253,6 +262,14 @@ public enum ConfigLoader {
       set("runDir", overrides.runDir) { $0.runDir = $1 }
       set("stateDir", overrides.stateDir) { $0.stateDir = $1 }
       set("metrics.address", overrides.metricsAddress) { $0.metricsAddress = $1 }
+      if let format = overrides.logFormat {
+        let origin = source("logFormat")
+        guard let parsed = LogFormat(rawValue: format.lowercased()) else {
+          throw ConfigError(source: origin, field: "logFormat", problem: "'\(format)' is not one of: keyvalue, json")
+        }
+        config.logFormat = parsed
+        self.origin["logFormat"] = origin
+      }
       if let level = overrides.logLevel {
         let origin = source("logLevel")
         config.logLevel = try ConfigLoader.parseLogLevel(level) {

@@ -1,3 +1,4 @@
+public import DaemonLogging
 public import Logging
 
 /// The daemon's whole configuration, as validated by `ConfigLoader`.
@@ -9,6 +10,7 @@ public struct DaemonConfig: Sendable, Equatable {
   public var runDir: String
   public var stateDir: String
   public var logLevel: Logger.Level
+  public var logFormat: LogFormat
   /// `host:port` of the /metrics, /healthz, /readyz listener; empty turns it off.
   public var metricsAddress: String
   /// Defaults for every resource's agents; a resource may override any field.
@@ -20,6 +22,7 @@ public struct DaemonConfig: Sendable, Equatable {
     runDir: String = "/var/run/vaccel",
     stateDir: String = "/var/lib/vaccel-device-plugin",
     logLevel: Logger.Level = .info,
+    logFormat: LogFormat = .keyvalue,
     metricsAddress: String = "0.0.0.0:9464",
     agent: AgentConfig = AgentConfig(),
     resources: [ResourceConfig] = [ResourceConfig()]
@@ -28,6 +31,7 @@ public struct DaemonConfig: Sendable, Equatable {
     self.runDir = runDir
     self.stateDir = stateDir
     self.logLevel = logLevel
+    self.logFormat = logFormat
     self.metricsAddress = metricsAddress
     self.agent = agent
     self.resources = resources

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DaemonLogging
 import DevicePlugin
 import Foundation
 import Logging
@@ -54,13 +55,16 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
   @Option(help: "trace, debug, info, notice, warning, error or critical.")
   var logLevel: String?
 
+  @Option(help: "keyvalue (default) or json.")
+  var logFormat: String?
+
   @Option(help: "host:port for /metrics, /healthz and /readyz; empty turns the listener off.")
   var metricsAddress: String?
 
   func run() async throws {
     let overrides = ConfigOverrides(
       configPath: config, devicePluginDir: devicePluginDir, podResourcesSocket: podResourcesSocket,
-      runDir: runDir, stateDir: stateDir, logLevel: logLevel, metricsAddress: metricsAddress)
+      runDir: runDir, stateDir: stateDir, logLevel: logLevel, logFormat: logFormat, metricsAddress: metricsAddress)
     let daemonConfig: DaemonConfig
     do {
       daemonConfig = try ConfigLoader.load(flags: overrides, environment: ProcessInfo.processInfo.environment)
@@ -69,15 +73,19 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
       throw ExitCode(2)
     }
 
-    let level = daemonConfig.logLevel
+    let control = LogLevelControl(daemonConfig.logLevel)
+    let format = daemonConfig.logFormat
     LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = level
-      return handler
+      DaemonLogHandler(label: label, format: format, control: control)
     }
     let logger = Logger(label: "vaccel-device-plugin")
     do {
-      try await NodeDaemon(config: daemonConfig, logger: logger, reapOrphans: true).run()
+      let environment = ProcessInfo.processInfo.environment
+      let reloader = LogLevelReloader(control: control, logger: logger) {
+        try ConfigLoader.load(flags: overrides, environment: environment).logLevel
+      }
+      try await NodeDaemon(config: daemonConfig, logger: logger, reapOrphans: true)
+        .run(additionalServices: [reloader])
     } catch {
       logger.critical("daemon failed", metadata: ["error": "\(error)"])
       throw ExitCode(1)

@@ -59,6 +59,8 @@ struct ConfigLoaderTests {
     let config = try load("""
       version: v1
       logLevel: debug
+      logFormat: json
+      metrics: {address: "127.0.0.1:9000"}
       kubelet: {devicePluginDir: /dp, podResourcesSocket: /pr.sock, recheckInterval: 2s}
       runDir: /run/v
       stateDir: /state
@@ -68,6 +70,7 @@ struct ConfigLoaderTests {
         - {name: example.com/tcp, slots: 1, transport: tcp, basePort: 4000, nodeIP: 10.0.0.2}
       """)
     #expect(config.logLevel == .debug)
+    #expect(config.logFormat == .json && config.metricsAddress == "127.0.0.1:9000")
     #expect(config.kubelet == KubeletConfig(devicePluginDir: "/dp", podResourcesSocket: "/pr.sock", recheckInterval: .seconds(2)))
     #expect(config.resources[0] == ResourceConfig(name: "vaccel.org/accel", slots: 4, maxPerContainer: 2, policy: .pack, containerPath: "/vaccel"))
     #expect(config.resources[1].transport == .vsock && config.resources[1].basePort == 3000)
@@ -130,6 +133,9 @@ struct ConfigLoaderTests {
     ("version: v1\nrunDir: relative/path\n", "runDir", "absolute"),
     ("version: v1\nrunDir: /a\nrunDir: /b\n", "", "duplicated key"),
     ("version: v1\nlogLevel: loud\n", "logLevel", "not one of"),
+    ("version: v1\nlogFormat: xml\n", "logFormat", "keyvalue, json"),
+    ("version: v1\nmetrics: {address: 9464}\n", "metrics.address", "host:port"),
+    ("version: v1\nmetrics: {adress: \"0.0.0.0:9464\"}\n", "metrics.adress", "unknown key"),
     ("version: v1\nkubelet: {recheckInterval: soon}\n", "kubelet.recheckInterval", "duration"),
     ("version: v1\nkubelet: {recheckInterval: 500ms}\n", "kubelet.recheckInterval", "at least 1s"),
     ("version: v1\nkubelet: {podResourcesSocket: /\(String(repeating: "p", count: 110))}\n", "kubelet.podResourcesSocket", "103"),
