@@ -29,15 +29,17 @@ enum VaccelBench {
     print("|---|---|---|---|---|---|---|")
     progress("warm allocate")
     try await warmAllocate(iterations: iterations)
+    try await warmAllocate(iterations: iterations, slots: 1024, warm: 16)
     progress("cold allocate")
     try await coldAllocate(iterations: max(iterations / 4, 20))
     progress("restart to ready")
     try await restartToReady(iterations: max(iterations / 10, 10))
     progress("daemon restart")
     try await daemonRestart(iterations: 5)
-    progress("daemon RSS")
-    try await daemonRSS(slots: 8)
-    try await daemonRSS(slots: 64)
+    progress("health propagation")
+    try await healthPropagation(iterations: max(iterations / 10, 10))
+    progress("idle daemons, 60 s")
+    try await idle(slots: [8, 128, 1024], seconds: CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? 60 : 60)
   }
 
   static var logger: Logger { Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }) }
@@ -78,26 +80,28 @@ enum VaccelBench {
   }
 
   /// 1. Allocate handing out a warm agent vs a raw unary round trip on the same socket.
-  static func warmAllocate(iterations: Int) async throws {
-    let slots = 16
+  static func warmAllocate(iterations: Int, slots: Int = 16, warm: Int? = nil) async throws {
+    let warm = warm ?? slots
     let podResources = BenchPodResources()
     var allocate = Sample()
     var baseline = Sample()
-    try await withDaemon(slots: slots, warm: slots, podResources: podResources) { daemon, client in
+    try await withDaemon(slots: slots, warm: warm, podResources: podResources) { daemon, client in
       let manager = daemon.managers[0]
       for _ in 0..<20 { _ = try await client.getDevicePluginOptions(V1beta1_Empty()) }
       var done = 0
       while done < iterations {
         progress("round at \(done)")
-        for slot in 0..<slots {
-          _ = try await manager.waitForSlot("accel-\(slot)", timeout: .seconds(30)) { $0.agent.phase == .ready && !$0.agent.handedOut }
+        // Whichever slots the pool keeps warm (it refills the lowest free ones).
+        let warmSlots = await manager.slotStates.filter { $0.agent.wanted && !$0.agent.handedOut }.map(\.id)
+        for id in warmSlots {
+          _ = try await manager.waitForSlot(id, timeout: .seconds(30)) { $0.agent.phase == .ready && !$0.agent.handedOut }
         }
-        for slot in 0..<slots where done < iterations {
+        for id in warmSlots where done < iterations {
           let start = ContinuousClock.now
           _ = try await client.getDevicePluginOptions(V1beta1_Empty())
           baseline.add(.now - start)
           let begin = ContinuousClock.now
-          try await allocateSlot(client, "accel-\(slot)")
+          try await allocateSlot(client, id)
           allocate.add(.now - begin)
           done += 1
         }
@@ -105,7 +109,7 @@ enum VaccelBench {
         try await daemon.podResources.pollOnce()
       }
     }
-    row(1, "Allocate, warm agent", allocate, "unary gRPC round trip, same socket", baseline)
+    row(1, "Allocate, warm agent, \(slots) slots", allocate, "unary gRPC round trip, same socket", baseline)
   }
 
   /// 2. Allocate that must start an agent vs the stand-in's own exec-to-ready time.
@@ -249,23 +253,83 @@ enum VaccelBench {
     }
   }
 
-  /// 4. The daemon process's resident memory with `slots` slots, idle, agents not counted.
-  static func daemonRSS(slots: Int) async throws {
-    let directory = try makeDirectory()
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let process = try startDaemon(try writeConfig(directory, slots: slots))
-    try await waitFor(directory + "/dp/vaccel-accel.sock")
-    try await Task.sleep(for: .seconds(3))  // idle, as measured
-    let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
-    let rss = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }.map(String.init) ?? "?"
-    process.terminate()
-    process.waitUntilExit()
-    let kb = Double(rss.split(separator: " ").dropFirst().first.map(String.init) ?? "") ?? 0
-    print("| 4 | daemon RSS, \(slots) slots, idle | \(String(format: "%.1f MB", kb / 1024)) | | | | |")
+  /// 6. An agent killed until ListAndWatch says Unhealthy, and its restart until it says
+  /// Healthy again, as a kubelet holding the stream sees it.
+  static func healthPropagation(iterations: Int) async throws {
+    var down = Sample()
+    var up = Sample()
+    try await withDaemon(slots: 1, warm: 0) { daemon, client in
+      try await allocateSlot(client, "accel-0")
+      let manager = daemon.managers[0]
+      let (updates, continuation) = AsyncStream.makeStream(of: Bool.self)
+      let stream = Task {
+        try await client.listAndWatch(V1beta1_Empty()) { response in
+          for try await message in response.messages {
+            continuation.yield(message.devices.first?.health == "Healthy")
+          }
+        }
+      }
+      var health = updates.makeAsyncIterator()
+      _ = await health.next()
+      for _ in 0..<iterations {
+        let before = try await manager.waitForSlot("accel-0", timeout: .seconds(30)) {
+          $0.agent.phase == .ready && $0.agent.consecutiveFailures == 0 && $0.healthy
+        }
+        let begin = ContinuousClock.now
+        kill(before.agent.pid!, SIGKILL)
+        while await health.next() != false {}
+        down.add(.now - begin)
+        let back = ContinuousClock.now
+        while await health.next() != true {}
+        up.add(.now - back)
+      }
+      stream.cancel()
+    }
+    row(6, "agent SIGKILL → Unhealthy in ListAndWatch", down, "—", Sample())
+    row(6, "… → Healthy again in ListAndWatch", up, "—", Sample())
+  }
+
+  /// 7. Idle daemons (agents not counted) side by side: RSS, and CPU over `seconds`.
+  static func idle(slots: [Int], seconds: Int) async throws {
+    var daemons: [(Int, Process, String)] = []
+    for count in slots {
+      let directory = try makeDirectory()
+      let process = try startDaemon(try writeConfig(directory, slots: count))
+      try await waitFor(directory + "/dp/vaccel-accel.sock")
+      daemons.append((count, process, directory))
+    }
+    try await Task.sleep(for: .seconds(2))  // settle after start
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    let before = daemons.map { cpuTicks($0.1.processIdentifier) }
+    try await Task.sleep(for: .seconds(seconds))  // the idle period being measured
+    for (index, (count, process, directory)) in daemons.enumerated() {
+      let cpu = Double(cpuTicks(process.processIdentifier) - before[index]) / ticks / Double(seconds) * 100
+      let rss = residentMB(process.processIdentifier)
+      process.terminate()
+      process.waitUntilExit()
+      try? FileManager.default.removeItem(atPath: directory)
+      print("| 7 | daemon idle \(seconds) s, \(count) slots | RSS \(String(format: "%.1f MB", rss)) | CPU \(String(format: "%.2f%%", cpu)) of a core | | | |")
+    }
+  }
+
+  static func cpuTicks(_ pid: Int32) -> Int {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let close = stat.lastIndex(of: ")")
+    else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)  // utime + stime
+  }
+
+  static func residentMB(_ pid: Int32) -> Double {
+    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
   }
 
   static func row(_ number: Int, _ what: String, _ sample: Sample, _ baselineName: String, _ baseline: Sample) {
-    print("| \(number) | \(what) (n=\(sample.values.count)) | \(ms(sample.median)) | \(ms(sample.p99)) | \(baselineName) | \(ms(baseline.median)) | \(ratio(sample.median, baseline.median)) |")
+    let base = baseline.values.isEmpty ? "—" : ms(baseline.median)
+    let ratio = baseline.values.isEmpty ? "—" : ratio(sample.median, baseline.median)
+    print("| \(number) | \(what) (n=\(sample.values.count)) | \(ms(sample.median)) | \(ms(sample.p99)) | \(baselineName) | \(base) | \(ratio) |")
   }
 
   static func makeDirectory() throws -> String {

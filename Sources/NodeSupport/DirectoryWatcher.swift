@@ -28,6 +28,19 @@ public struct InotifyWatcher: DirectoryWatching {
   }
 
   public func changes(in directory: String) throws -> AsyncStream<Void> {
+    let names = try changedNames(in: directory)
+    let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    let forward = Task {
+      for await _ in names { continuation.yield() }
+      continuation.finish()
+    }
+    continuation.onTermination = { _ in forward.cancel() }
+    return stream
+  }
+
+  /// The names of the entries that changed, batched per wake-up (so a busy folder costs work
+  /// per changed file, not per file in it). Batches are merged while the reader is busy.
+  public func changedNames(in directory: String) throws -> AsyncStream<Set<String>> {
     let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
     guard fd >= 0 else { throw FileSystemError(operation: "inotify_init1", path: directory, errno: errno) }
     var pipeFDs: [Int32] = [-1, -1]
@@ -40,7 +53,7 @@ public struct InotifyWatcher: DirectoryWatching {
       _ = fcntl(pipeFD, F_SETFD, FD_CLOEXEC)
       _ = fcntl(pipeFD, F_SETFL, O_NONBLOCK)
     }
-    let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    let (stream, continuation) = AsyncStream.makeStream(of: Set<String>.self, bufferingPolicy: .unbounded)
     let loop = WatchLoop(
       inotifyFD: fd, wakeFD: pipeFDs[0], directory: directory,
       rearmMilliseconds: Int32(clamping: rearmInterval.components.seconds * 1000
@@ -68,12 +81,12 @@ private final class WatchLoop: @unchecked Sendable {
   private let wakeFD: Int32
   private let directory: String
   private let rearmMilliseconds: Int32
-  private let continuation: AsyncStream<Void>.Continuation
+  private let continuation: AsyncStream<Set<String>>.Continuation
   private var watching = false
   private let mask: UInt32
 
   init(inotifyFD: Int32, wakeFD: Int32, directory: String, rearmMilliseconds: Int32, extraMask: UInt32,
-       continuation: AsyncStream<Void>.Continuation) {
+       continuation: AsyncStream<Set<String>>.Continuation) {
     self.mask = UInt32(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF) | extraMask
     self.inotifyFD = inotifyFD
     self.wakeFD = wakeFD
@@ -98,11 +111,10 @@ private final class WatchLoop: @unchecked Sendable {
       guard ready >= 0 else { return }
       if fds[1].revents != 0 { return }
       if fds[0].revents != 0 {
-        drain(&buffer)
-        continuation.yield()
+        continuation.yield(drain(&buffer))
       }
       if !watching && arm() {
-        continuation.yield()
+        continuation.yield([])
       }
     }
   }
@@ -113,10 +125,12 @@ private final class WatchLoop: @unchecked Sendable {
     return watching
   }
 
-  private func drain(_ buffer: inout [UInt8]) {
+  /// Reads every pending event; returns the names they concern.
+  private func drain(_ buffer: inout [UInt8]) -> Set<String> {
+    var names: Set<String> = []
     while true {
       let count = buffer.withUnsafeMutableBytes { read(inotifyFD, $0.baseAddress, $0.count) }
-      guard count > 0 else { return }
+      guard count > 0 else { return names }
       var offset = 0
       let header = MemoryLayout<inotify_event>.size
       while offset + header <= count {
@@ -125,6 +139,11 @@ private final class WatchLoop: @unchecked Sendable {
           return (event.mask, Int(event.len))
         }
         if mask & UInt32(IN_IGNORED) != 0 { watching = false }
+        if nameLength > 0 {
+          let start = offset + header
+          let name = buffer[start..<min(start + nameLength, count)].prefix { $0 != 0 }
+          names.insert(String(decoding: name, as: UTF8.self))
+        }
         offset += header + nameLength
       }
     }

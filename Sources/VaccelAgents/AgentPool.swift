@@ -80,12 +80,14 @@ public actor AgentPool {
     } catch {
       logger.error("cannot create the agent log folder", metadata: ["error": "\(error)"])
     }
-    let logChanges = try? InotifyWatcher(includeModifications: true).changes(in: logDirectory)
+    let logChanges = try? InotifyWatcher(includeModifications: true).changedNames(in: logDirectory)
+    let slotByLog = Dictionary(uniqueKeysWithValues: slots.enumerated().map { ("\($0.element.context.slotID).log", $0.offset) })
     await withDiscardingTaskGroup { group in
       if let logChanges {
         group.addTask {
-          for await _ in logChanges {
-            for slot in self.slots { await slot.forwardLogs() }
+          // Work per changed log file, never per slot: a busy agent costs nothing to the others.
+          for await names in logChanges {
+            for index in names.compactMap({ slotByLog[$0] }) { await self.slots[index].forwardLogs() }
           }
         }
       }
