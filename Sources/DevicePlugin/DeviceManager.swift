@@ -45,17 +45,17 @@ public actor DeviceManager {
     self.onChange = onChange
   }
 
-  /// Slot counts by state and open streams, for metrics: O(slots) per change.
+  /// Slot counts by state and open streams, for metrics: O(1), from the table's own counts.
   private func report() {
     guard let metrics else { return }
-    var counts = ["total": 0, "healthy": 0, "unhealthy": 0, "allocated": 0, "free": 0, "agent_ready": 0]
-    for slot in table.slots {
-      counts["total", default: 0] += 1
-      counts[slot.healthy ? "healthy" : "unhealthy", default: 0] += 1
-      counts[slot.allocated ? "allocated" : "free", default: 0] += 1
-      if agentStatus[slot.index].phase == .ready { counts["agent_ready", default: 0] += 1 }
-    }
-    metrics.slots(resource: resource.name, byState: counts)
+    let total = table.slots.count
+    metrics.slots(
+      resource: resource.name,
+      byState: [
+        "total": total, "healthy": table.healthyCount, "unhealthy": total - table.healthyCount,
+        "allocated": table.allocatedCount, "free": total - table.allocatedCount,
+        "warm": table.agentReadyCount,
+      ])
     metrics.listAndWatch(resource: resource.name, streams: watchers.count)
   }
 
@@ -306,6 +306,8 @@ public actor DeviceManager {
   /// checkpoint: with a torn checkpoint it is all there is.
   public func recover(from records: [Checkpoint.Slot]?, podResources: [String: Holder]?, monitor: ProcessMonitor) async {
     let byID = Dictionary((records ?? []).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+    let running = ProcessInfoReader.processes(
+      withAnyArgument: Set(agents?.slots.map(\.context.listenAddress.description) ?? []))
     for slot in table.slots {
       let record = byID[slot.id]
       let listed = podResources?[slot.id]
@@ -315,7 +317,7 @@ public actor DeviceManager {
       }
       guard let agents else { continue }
       let agent = agents.slots[slot.index]
-      var leftovers = ProcessInfoReader.processes(withArgument: agent.context.listenAddress.description)
+      var leftovers = running[agent.context.listenAddress.description] ?? []
       if let pid = record?.pid, let first = leftovers.firstIndex(of: pid) {
         leftovers.swapAt(0, first)  // prefer the one the checkpoint names
       }

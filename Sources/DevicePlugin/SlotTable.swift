@@ -21,12 +21,17 @@ struct SlotTable: Sendable {
 
   private(set) var slots: [Slot]
   private let indexByID: [String: Int]
+  /// Kept as the slots change, so metrics never recount every slot (O(1) a change).
+  private(set) var healthyCount: Int
+  private(set) var allocatedCount = 0
+  private(set) var agentReadyCount = 0
   private var clock: UInt64 = 0
   let policy: AllocationPolicy
 
   init(resource: ResourceConfig) {
     self.slots = (0..<resource.slots).map { Slot(index: $0, id: resource.deviceID(slot: $0)) }
     self.indexByID = Dictionary(uniqueKeysWithValues: slots.map { ($0.id, $0.index) })
+    self.healthyCount = resource.slots
     self.policy = resource.policy
   }
 
@@ -53,6 +58,7 @@ struct SlotTable: Sendable {
   /// Returns whether the health actually changed.
   mutating func setHealth(slot index: Int, healthy: Bool, reason: String?) -> Bool {
     let changed = slots[index].healthy != healthy
+    if changed { healthyCount += healthy ? 1 : -1 }
     slots[index].healthy = healthy
     slots[index].unhealthyReason = healthy ? nil : reason
     return changed
@@ -63,6 +69,7 @@ struct SlotTable: Sendable {
       clock += 1
       slots[index].allocations += 1
       slots[index].lastAllocated = clock
+      if !slots[index].allocated { allocatedCount += 1 }
       slots[index].allocated = true
       slots[index].allocatedAt = now
       slots[index].holder = nil
@@ -73,19 +80,24 @@ struct SlotTable: Sendable {
   /// `since` nil: no grace (a slot recovered after a restart, no Allocate in flight for it).
   mutating func recordHolder(_ holder: Holder?, slot index: Int, since: ContinuousClock.Instant? = .now) -> Bool {
     let wasFree = !slots[index].allocated
-    if wasFree { slots[index].allocatedAt = since }
+    if wasFree {
+      slots[index].allocatedAt = since
+      allocatedCount += 1
+    }
     slots[index].allocated = true
     if let holder { slots[index].holder = holder }
     return wasFree
   }
 
   mutating func free(slot index: Int) {
+    if slots[index].allocated { allocatedCount -= 1 }
     slots[index].allocated = false
     slots[index].allocatedAt = nil
     slots[index].holder = nil
   }
 
   mutating func setAgentReady(slot index: Int, _ ready: Bool) {
+    if slots[index].agentReady != ready { agentReadyCount += ready ? 1 : -1 }
     slots[index].agentReady = ready
   }
 

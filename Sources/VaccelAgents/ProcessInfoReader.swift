@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// Reads what /proc says about a process, to recognise an agent across daemon restarts
 /// (a pid alone may have been reused).
@@ -32,12 +33,34 @@ extension ProcessInfoReader {
   /// Processes (other than us) whose command line has `argument` as one of its words: how
   /// agents left by a previous daemon are found even without a checkpoint.
   public static func processes(withArgument argument: String) -> [Int32] {
-    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    processes(withAnyArgument: [argument])[argument] ?? []
+  }
+
+  /// One pass over /proc for many arguments at once (argument → pids), with plain reads:
+  /// recovery asks for every slot's address, and a pass per slot was O(slots × processes).
+  public static func processes(withAnyArgument arguments: Set<String>) -> [String: [Int32]] {
+    guard !arguments.isEmpty, let proc = opendir("/proc") else { return [:] }
+    defer { closedir(proc) }
     let me = getpid()
-    return entries.compactMap(Int32.init).filter { pid in
-      guard pid != me, let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-      return data.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == argument }
-        && state(of: pid) != "Z"
+    var found: [String: [Int32]] = [:]
+    var buffer = [UInt8](repeating: 0, count: 8192)
+    while let entry = readdir(proc) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+      }
+      guard let pid = Int32(name), pid != me else { continue }
+      let fd = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
+      guard fd >= 0 else { continue }
+      let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+      close(fd)
+      guard count > 0 else { continue }
+      for word in buffer[0..<count].split(separator: 0) {
+        let text = String(decoding: word, as: UTF8.self)
+        if arguments.contains(text), state(of: pid) != "Z" {
+          found[text, default: []].append(pid)
+        }
+      }
     }
+    return found
   }
 }

@@ -65,4 +65,22 @@ struct SlotTableTests {
     let up = table.setHealth(slot: 1, healthy: true, reason: nil)
     #expect(up && table.slots[1].unhealthyReason == nil)
   }
+
+  @Test func keptCountsAlwaysEqualARecount() {
+    var table = table(.spread, slots: 16)
+    var generator = SystemRandomNumberGenerator()
+    for _ in 0..<2000 {
+      let index = Int.random(in: 0..<16, using: &generator)
+      switch Int.random(in: 0..<5, using: &generator) {
+      case 0: _ = table.setHealth(slot: index, healthy: Bool.random(using: &generator), reason: "r")
+      case 1: table.recordAllocation([index])
+      case 2: _ = table.recordHolder(Holder(namespace: "n", pod: "p", container: "c"), slot: index)
+      case 3: table.free(slot: index)
+      default: table.setAgentReady(slot: index, Bool.random(using: &generator))
+      }
+      #expect(table.healthyCount == table.slots.filter(\.healthy).count)
+      #expect(table.allocatedCount == table.slots.filter(\.allocated).count)
+      #expect(table.agentReadyCount == table.slots.filter(\.agentReady).count)
+    }
+  }
 }
