@@ -194,7 +194,7 @@ enum VaccelBench {
       try await withGRPCClient(transport: transport) { client in
         try await allocateSlot(V1beta1_DevicePlugin.Client(wrapping: client), "accel-0")
       }
-      try await waitForCheckpoint(directory) { $0.contains("\"allocated\" : true") }
+      try await waitForCheckpoint(directory) { $0.contains("\"allocated\":true") }
       let agents = ProcessInfoReader.processes(withArgument: "unix://" + socket)
       kill(daemon.processIdentifier, SIGKILL)
       daemon.waitUntilExit()

@@ -80,7 +80,7 @@ public struct CheckpointStore: Sendable {
 
   public func save(_ checkpoint: Checkpoint) throws(CheckpointError) {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+    encoder.outputFormatting = [.sortedKeys]
     let data: Data
     do {
       data = try encoder.encode(checkpoint)

@@ -13,6 +13,8 @@ public actor DeviceManager {
   public nonisolated let metrics: DaemonMetrics?
   private var table: SlotTable
   private var agentStatus: [SlotAgentStatus]
+  /// Each slot's checkpointed endpoint, formatted once (the snapshot runs on this actor).
+  private let endpoints: [String]
   private var watchers: [UInt64: AsyncStream<[DeviceStatus]>.Continuation] = [:]
   private var nextWatcher: UInt64 = 0
   private let logger: Logger
@@ -35,6 +37,10 @@ public actor DeviceManager {
     self.metrics = metrics
     self.table = SlotTable(resource: resource)
     self.agentStatus = Array(repeating: SlotAgentStatus(), count: resource.slots)
+    self.endpoints = (0..<resource.slots).map { index in
+      agents?.slots[index].context.listenAddress.description
+        ?? SlotEndpoint(resource: resource, runDir: runDir, slot: index).podAddress
+    }
     var logger = logger
     logger[metadataKey: "resource"] = "\(resource.name)"
     self.logger = logger
@@ -291,9 +297,7 @@ public actor DeviceManager {
       let agent = agentStatus[slot.index]
       return Checkpoint.Slot(
         id: slot.id, allocated: slot.allocated, holder: slot.holder, generation: agent.generation,
-        pid: agent.pid, pidStartTime: agent.pidStartTime,
-        endpoint: agents?.slots[slot.index].context.listenAddress.description
-          ?? SlotEndpoint(resource: resource, runDir: runDir, slot: slot.index).podAddress)
+        pid: agent.pid, pidStartTime: agent.pidStartTime, endpoint: endpoints[slot.index])
     }
   }
 

@@ -14,6 +14,9 @@ public actor AgentPool {
   private let logDirectory: String
   private let searchPath: String?
   private var held: Set<Int> = []
+  /// Free slots this pool keeps a fresh agent on; its own bookkeeping, so topping up costs no
+  /// visit to every slot.
+  private var warmSlots: Set<Int> = []
   private var install: Result<AgentInstall, AgentError>?
   private let logger: Logger
 
@@ -120,6 +123,7 @@ public actor AgentPool {
   /// A fresh, ready agent for a new holder of slot `index`.
   public func handOut(_ index: Int, within deadline: Duration) async throws(AgentError) {
     held.insert(index)
+    warmSlots.remove(index)
     defer { Task { await self.topUpWarm() } }
     try await slots[index].handOut(within: deadline)
   }
@@ -127,6 +131,7 @@ public actor AgentPool {
   /// The held slot's agent, running and ready (container start; daemon restart).
   public func ensureReady(_ index: Int, within deadline: Duration) async throws(AgentError) {
     held.insert(index)
+    warmSlots.remove(index)
     try await slots[index].ensureReady(within: deadline)
   }
 
@@ -134,6 +139,7 @@ public actor AgentPool {
   /// waiting for its agent.
   public func markHeld(_ index: Int) {
     held.insert(index)
+    warmSlots.remove(index)
   }
 
   /// The holder is gone: recycle the agent (stopped, folder wiped) and refill the warm pool.
@@ -144,6 +150,7 @@ public actor AgentPool {
   }
 
   public func stopAll() async {
+    warmSlots.removeAll()
     await withDiscardingTaskGroup { group in
       for slot in slots { group.addTask { await slot.stop() } }
     }
@@ -151,15 +158,12 @@ public actor AgentPool {
 
   /// Keeps `warm` free slots with an agent that never served anyone.
   private func topUpWarm() async {
-    guard resource.warm > 0, case .success = install else { return }
-    var warm = 0
-    var candidates: [Int] = []
-    for (index, slot) in slots.enumerated() where !held.contains(index) {
-      let status = await slot.snapshot
-      if status.wanted && !status.handedOut { warm += 1 } else if !status.wanted { candidates.append(index) }
-    }
-    for index in candidates.prefix(max(0, resource.warm - warm)) {
+    guard resource.warm > warmSlots.count, case .success = install else { return }
+    var needed = resource.warm - warmSlots.count
+    for index in slots.indices where needed > 0 && !held.contains(index) && !warmSlots.contains(index) {
+      warmSlots.insert(index)
       await slots[index].keepWarm()
+      needed -= 1
     }
   }
 }
