@@ -191,8 +191,17 @@ enum VaccelBench {
       baseline.add(.now - begin)
       let transport = try HTTP2ClientTransport.Posix(
         target: .unixDomainSocket(path: directory + "/dp/vaccel-accel.sock", authority: "localhost"), transportSecurity: .plaintext)
+      // The socket file exists from bind(), a moment before the daemon listens: retry briefly.
       try await withGRPCClient(transport: transport) { client in
-        try await allocateSlot(V1beta1_DevicePlugin.Client(wrapping: client), "accel-0")
+        let plugin = V1beta1_DevicePlugin.Client(wrapping: client)
+        for attempt in 1...400 {
+          do {
+            try await allocateSlot(plugin, "accel-0")
+            return
+          } catch where attempt < 400 {
+            try await Task.sleep(for: .milliseconds(5))
+          }
+        }
       }
       try await waitForCheckpoint(directory) { $0.contains("\"allocated\":true") }
       let agents = ProcessInfoReader.processes(withArgument: "unix://" + socket)
