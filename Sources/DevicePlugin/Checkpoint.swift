@@ -10,8 +10,8 @@ public struct Checkpoint: Codable, Sendable, Equatable {
     public var allocated: Bool
     public var holder: Holder?
     public var generation: Int
+    /// The agent's pid, for operators: recovery finds agents by their listen address.
     public var pid: Int32?
-    public var pidStartTime: UInt64?
     /// Where the slot's agent listens on the host (or, without agents, what the pod dials).
     public var endpoint: String
   }

@@ -121,8 +121,6 @@ public actor DeviceManager {
     return DeviceWatch(updates: stream, continuation: continuation)
   }
 
-  public var watcherCount: Int { watchers.count }
-
   private func removeWatcher(_ id: UInt64) {
     watchers[id] = nil
     report()
@@ -297,7 +295,7 @@ public actor DeviceManager {
       let agent = agentStatus[slot.index]
       return Checkpoint.Slot(
         id: slot.id, allocated: slot.allocated, holder: slot.holder, generation: agent.generation,
-        pid: agent.pid, pidStartTime: agent.pidStartTime, endpoint: endpoints[slot.index])
+        pid: agent.pid, endpoint: endpoints[slot.index])
     }
   }
 

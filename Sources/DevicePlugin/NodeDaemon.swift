@@ -88,10 +88,6 @@ public struct NodeDaemon: Sendable {
       })
   }
 
-  public func manager(for resourceName: String) -> DeviceManager? {
-    managers.first { $0.resource.name == resourceName }
-  }
-
   /// The folders the daemon works in; the kubelet's may not exist yet on a fresh node.
   public func prepareDirectories() throws {
     try Directories.create(config.kubelet.devicePluginDir)

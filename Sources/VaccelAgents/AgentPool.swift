@@ -115,11 +115,6 @@ public actor AgentPool {
     await topUpWarm()
   }
 
-  public var nodeProblem: String? {
-    if case .failure(let problem) = install { return problem.description }
-    return nil
-  }
-
   /// A fresh, ready agent for a new holder of slot `index`.
   public func handOut(_ index: Int, within deadline: Duration) async throws(AgentError) {
     held.insert(index)

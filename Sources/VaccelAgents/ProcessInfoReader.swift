@@ -1,25 +1,9 @@
 import Foundation
 import Glibc
 
-/// Reads what /proc says about a process, to recognise an agent across daemon restarts
-/// (a pid alone may have been reused).
+/// Reads what /proc says about processes: their state, and which ones run a given agent
+/// (recognised by their exact listen address, so a reused pid is never mistaken for one).
 public enum ProcessInfoReader {
-  /// Field 22 of /proc/<pid>/stat: start time in clock ticks since boot.
-  public static func startTime(of pid: Int32) -> UInt64? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-      let close = stat.lastIndex(of: ")")
-    else { return nil }
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    // After the command name: field 3 is at index 0, so field 22 is at index 19.
-    guard fields.count > 19 else { return nil }
-    return UInt64(fields[19])
-  }
-
-  /// The executable of a process, if it is still the same process (`startTime` matches).
-  public static func isSameProcess(pid: Int32, startTime: UInt64) -> Bool {
-    self.startTime(of: pid) == startTime
-  }
-
   /// Single-letter state (R, S, D, Z, T…) from /proc/<pid>/stat.
   public static func state(of pid: Int32) -> Character? {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

@@ -140,7 +140,6 @@ public actor SlotAgent {
     guard process == nil, let watched = try? monitor.watch(pid: pid, isChild: false) else { return false }
     process = watched
     status.pid = pid
-    status.pidStartTime = ProcessInfoReader.startTime(of: pid)
     status.phase = .starting
     status.wanted = true
     status.handedOut = true
@@ -163,7 +162,6 @@ public actor SlotAgent {
     supervisor = nil
     process = nil
     status.pid = nil
-    status.pidStartTime = nil
     status.down = false
     if status.phase != .unavailable { status.phase = .stopped }
     failWaiters(.notReady("the agent was stopped"))
@@ -281,7 +279,6 @@ public actor SlotAgent {
     process = launched
     status.phase = .starting
     status.pid = launched.pid
-    status.pidStartTime = ProcessInfoReader.startTime(of: launched.pid)
     status.startedAt = Date()
     publish()
     logger.info("agent started", metadata: ["pid": "\(launched.pid)", "address": "\(context.listenAddress)"])

@@ -16,8 +16,6 @@ public struct SlotAgentStatus: Sendable, Equatable {
 
   public var phase: Phase = .stopped
   public var pid: Int32?
-  /// Process start time in clock ticks since boot (/proc/<pid>/stat), to recognise it later.
-  public var pidStartTime: UInt64?
   /// Unexpected exits since the daemon started.
   public var restarts = 0
   /// Failures in a row (reset after a healthy period); 3 or more is a crash loop.
