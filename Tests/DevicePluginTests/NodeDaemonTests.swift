@@ -1,8 +1,10 @@
+import DaemonLogging
 import DevicePlugin
 import NodeSupport
 import Foundation
 import GRPCCore
 import KubeletAPI
+import Logging
 import Testing
 import VaccelConfig
 
@@ -224,21 +226,35 @@ struct NodeDaemonTests {
   }
 
   @Test func aSecondInstanceDoesNotTakeOverALiveSocket() async throws {
-    let first = try await DaemonHarness.start()
-    defer { Task { await first.shutdown() } }
-    try await first.registered()
-    let before = Directories.identity(of: first.socketPath)
+    try await DaemonHarness.using(try await DaemonHarness.start()) { first in
+      try await first.registered()
+      let before = try #require(Directories.identity(of: first.socketPath))
 
-    let second = try NodeDaemon(config: first.config, logger: .test, podResources: FakePodResources())
-    let task = Task { try await second.run(gracefulShutdownSignals: []) }
-    // The second instance tries (and retries) to serve; give it one full attempt by waiting
-    // for the first to still answer a call made after the second started.
-    _ = try await first.kubelet.allocate(first.resource, [["accel-1"]])
-    task.cancel()
-    _ = await task.result
+      // The second instance's own log says when it tried and was refused: wait for that.
+      let (lines, sink) = AsyncStream.makeStream(of: String.self)
+      let logger = Logger(label: "second") { label in
+        DaemonLogHandler(label: label, format: .keyvalue, control: LogLevelControl(.info)) { sink.yield($0) }
+      }
+      let second = try NodeDaemon(config: first.config, logger: logger, podResources: FakePodResources())
+      let refusal = try await withRunningDaemon(second) {
+        try await withThrowingTaskGroup(of: String.self) { group in
+          group.addTask {
+            for await line in lines where line.contains("cannot serve the plugin socket") { return line }
+            throw TimedOut(what: "the second instance's log")
+          }
+          group.addTask {
+            try await Task.sleep(for: .seconds(20))
+            throw TimedOut(what: "the second instance to be refused the socket")
+          }
+          defer { group.cancelAll() }
+          return try await group.next()!
+        }
+      }
+      #expect(refusal.contains("another live process"), "\(refusal)")
 
-    #expect(Directories.identity(of: first.socketPath)?.isSameFile(as: before!) == true)
-    _ = try await first.kubelet.allocate(first.resource, [["accel-2"]])
+      #expect(Directories.identity(of: first.socketPath)?.isSameFile(as: before) == true)
+      _ = try await first.kubelet.allocate(first.resource, [["accel-2"]])
+    }
   }
 }
 

@@ -29,6 +29,27 @@ struct UnixSocketPathTests {
     #expect(!FileManager.default.fileExists(atPath: path))
   }
 
+  @Test func aLiveSocketIsRefusedAndLeftAlone() throws {
+    let directory = try TestDirectory()
+    let path = directory.sub("live.sock")
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+      let bytes = Array(path.utf8)
+      raw.copyBytes(from: bytes)
+      raw[bytes.count] = 0
+    }
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    #expect(bound == 0 && listen(fd, 1) == 0)
+
+    #expect(throws: UnixSocketPathError.inUse(path: path)) { try UnixSocketPath.prepareForBind(path) }
+    #expect(UnixSocketPath.accepts(path), "the other process's socket still works")
+  }
+
   @Test func regularFileIsRefused() throws {
     let directory = try TestDirectory()
     let path = directory.sub("file.sock")

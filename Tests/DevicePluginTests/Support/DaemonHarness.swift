@@ -156,8 +156,22 @@ func withRunningDaemon<T>(_ daemon: NodeDaemon, _ body: () async throws -> T) as
     _ = await task.result
     return result
   } catch {
+    // Say whether the daemon had already stopped, and why: a body that times out waiting for
+    // the daemon is otherwise silent about the daemon's own failure.
+    let ended = await withTaskGroup(of: String?.self) { group in
+      group.addTask { if case .failure(let failure) = await task.result { return "\(failure)" } else { return "stopped cleanly" } }
+      group.addTask { try? await Task.sleep(for: .milliseconds(10)); return nil }
+      defer { group.cancelAll() }
+      return await group.next() ?? nil
+    }
     task.cancel()
     _ = await task.result
-    throw error
+    throw DaemonRunFailure(body: error, daemon: ended ?? "still running")
   }
+}
+
+struct DaemonRunFailure: Error, CustomStringConvertible {
+  var body: any Error
+  var daemon: String
+  var description: String { "\(body) (the daemon: \(daemon))" }
 }
