@@ -10,6 +10,7 @@ let package = Package(
   products: [
     .executable(name: "vaccel-device-plugin", targets: ["vaccel-device-plugin"]),
     .executable(name: "vaccel-standin-agent", targets: ["vaccel-standin-agent"]),
+    .executable(name: "vaccelctl", targets: ["vaccelctl"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -27,6 +28,15 @@ let package = Package(
     // Generated from Protos/ by scripts/generate-protos; never edited by hand.
     .target(
       name: "KubeletAPI",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    // Generated from Protos/vaccel/deviceplugin/status: our status API (daemon and vaccelctl).
+    .target(
+      name: "StatusAPI",
       dependencies: [
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -83,6 +93,33 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
+    // Kubernetes objects from typed models: no gRPC, no daemon (vaccelctl manifests, k3s auto-deploy).
+    .target(
+      name: "VaccelManifests",
+      dependencies: ["VaccelConfig", .product(name: "Yams", package: "Yams")]
+    ),
+    // What vaccelctl does: status client and tables, doctor, demo.
+    .target(
+      name: "VaccelCtlKit",
+      dependencies: [
+        "StatusAPI", "VaccelManifests", "VaccelConfig", "DevicePlugin", "KubeletEmulation", "VaccelRPC", "VaccelAgentAPI",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Yams", package: "Yams"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    // A kubelet in miniature (registration, ListAndWatch, Allocate, pod-resources) over real
+    // unix sockets: the tests' double and the demo's cluster.
+    .target(
+      name: "KubeletEmulation",
+      dependencies: [
+        "KubeletAPI",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+      ]
+    ),
     .target(
       name: "GRPCUnixServer",
       dependencies: [
@@ -96,6 +133,8 @@ let package = Package(
       name: "DevicePlugin",
       dependencies: [
         "KubeletAPI",
+        "StatusAPI",
+        "VaccelManifests",
         "VaccelMetrics",
         "NodeSupport",
         "VaccelAgents",
@@ -119,6 +158,10 @@ let package = Package(
       ]
     ),
     .executableTarget(
+      name: "vaccelctl",
+      dependencies: ["VaccelCtlKit", "VaccelManifests", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
+    .executableTarget(
       name: "vaccel-standin-agent",
       dependencies: ["VaccelRPC", "VaccelAgentAPI"]
     ),
@@ -132,6 +175,11 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Benchmarks/VaccelBench"
+    ),
+    .testTarget(
+      name: "VaccelCtlTests",
+      dependencies: ["VaccelCtlKit", "VaccelManifests", "StatusAPI", "VaccelConfig", "DevicePlugin", "KubeletEmulation", .product(name: "Yams", package: "Yams")],
+      exclude: ["HelmRenderer"]
     ),
     .testTarget(
       name: "VaccelConfigTests",
@@ -150,6 +198,9 @@ let package = Package(
         "KubeletAPI",
         "VaccelConfig",
         "GRPCUnixServer",
+        "KubeletEmulation",
+        "StatusAPI",
+        "VaccelCtlKit",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),

@@ -87,39 +87,10 @@ public struct CheckpointStore: Sendable {
     } catch {
       throw .io(path: path, reason: "cannot encode: \(error)")
     }
-    let folder = (path as NSString).deletingLastPathComponent
-    let temporary = path + ".tmp"
-    unlink(temporary)
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-    guard fd >= 0 else { throw .io(path: temporary, reason: String(cString: strerror(errno))) }
-    var failure: String?
-    data.withUnsafeBytes { raw in
-      var offset = 0
-      while offset < raw.count {
-        let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
-        if written < 0 {
-          if errno == EINTR { continue }
-          failure = String(cString: strerror(errno))
-          return
-        }
-        offset += written
-      }
-    }
-    if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-    close(fd)
-    if let failure {
-      unlink(temporary)
-      throw .io(path: temporary, reason: failure)
-    }
-    guard rename(temporary, path) == 0 else {
-      let reason = String(cString: strerror(errno))
-      unlink(temporary)
-      throw .io(path: path, reason: reason)
-    }
-    let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if folderFD >= 0 {
-      fsync(folderFD)
-      close(folderFD)
+    do {
+      try AtomicFile.write(Array(data), to: path, mode: 0o600)
+    } catch {
+      throw .io(path: error.path, reason: "\(error.operation): \(String(cString: strerror(error.errno)))")
     }
   }
 }

@@ -11,10 +11,10 @@ public actor DeviceManager {
   /// nil for `agents: runtime` resources, whose sandbox runtime starts its own agents.
   public nonisolated let agents: AgentPool?
   public nonisolated let metrics: DaemonMetrics?
-  private var table: SlotTable
-  private var agentStatus: [SlotAgentStatus]
+  fileprivate var table: SlotTable
+  fileprivate var agentStatus: [SlotAgentStatus]
   /// Each slot's checkpointed endpoint, formatted once (the snapshot runs on this actor).
-  private let endpoints: [String]
+  fileprivate let endpoints: [String]
   private var watchers: [UInt64: AsyncStream<[DeviceStatus]>.Continuation] = [:]
   private var nextWatcher: UInt64 = 0
   private let logger: Logger
@@ -348,6 +348,25 @@ public actor DeviceManager {
         holder: slot.holder, allocations: slot.allocations, agent: agentStatus[slot.index])
     }
   }
+}
+
+extension DeviceManager {
+  /// Everything the status API reports for this resource, in one actor hop.
+  public func statusSnapshot() -> ResourceSnapshot {
+    ResourceSnapshot(
+      slots: slotStates, endpoints: endpoints, healthy: table.healthyCount, allocated: table.allocatedCount,
+      agentsReady: agentStatus.lazy.filter { $0.phase == .ready }.count)
+  }
+}
+
+/// One resource's slots as the status API reports them.
+public struct ResourceSnapshot: Sendable {
+  public var slots: [SlotState]
+  /// The address each slot's holder dials, by slot index.
+  public var endpoints: [String]
+  public var healthy: Int
+  public var allocated: Int
+  public var agentsReady: Int
 }
 
 /// One slot as status and the checkpoint see it.

@@ -21,6 +21,8 @@ public struct NodeDaemon: Sendable {
   public let metrics: DaemonMetrics
   /// nil when `metricsAddress` is empty.
   public let metricsListener: MetricsListener?
+  /// nil when `status.socket` is empty.
+  public let statusServer: StatusServer?
   private let logger: Logger
 
   /// `reapOrphans`: become a child subreaper and reap every child (the daemon process only;
@@ -73,6 +75,15 @@ public struct NodeDaemon: Sendable {
     self.plugins = managers.map { manager in
       ResourcePlugin(manager: manager, kubelet: config.kubelet, registrar: registrar, watcher: watcher, logger: logger)
     }
+    let plugins = self.plugins
+    self.statusServer = config.statusSocket.isEmpty
+      ? nil
+      : StatusServer(
+        path: config.statusSocket, config: config.status,
+        service: StatusService(
+          config: config, plugins: plugins, startedAt: Date(),
+          nodeName: ProcessInfo.processInfo.environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName),
+        logger: logger)
     self.checkpoint = CheckpointWriter(
       store: CheckpointStore(stateDir: config.stateDir), managers: managers, logger: logger, metrics: metrics)
     self.podResources = PodResourcesWatcher(
@@ -93,6 +104,9 @@ public struct NodeDaemon: Sendable {
     try Directories.create(config.kubelet.devicePluginDir)
     try Directories.create(config.runDir)
     try Directories.create(config.stateDir, mode: 0o700)
+    if !config.statusSocket.isEmpty {
+      try Directories.create((config.statusSocket as NSString).deletingLastPathComponent)
+    }
   }
 
   /// Runs until SIGTERM/SIGINT (or the task is cancelled), then stops registering, ends the
@@ -101,6 +115,7 @@ public struct NodeDaemon: Sendable {
     gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint], additionalServices: [any Service] = []
   ) async throws {
     try prepareDirectories()
+    _ = RuntimeClassPublisher.publish(config: config, logger: logger)
     await recover()
     let writer = checkpoint
     for manager in managers {
@@ -118,6 +133,7 @@ public struct NodeDaemon: Sendable {
     }
     services.append(podResources)
     if let metricsListener { services.append(metricsListener) }
+    if let statusServer { services.append(statusServer) }
     services.append(contentsOf: plugins as [any Service])
     let group = ServiceGroup(
       configuration: ServiceGroupConfiguration(

@@ -1,10 +1,11 @@
+import Foundation
 import NodeSupport
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import GRPCUnixServer
 
-/// One running gRPC server on the plugin socket. A new one is started whenever the socket
-/// file disappears (the kubelet wipes the folder when it restarts).
+/// One running gRPC server on a unix socket: a plugin socket (a new one is started whenever the
+/// kubelet wipes the folder) or the status socket.
 final class PluginServer: Sendable {
   typealias Transport = HTTP2ServerTransport.Custom<UnixSocketListener>
 
@@ -21,9 +22,11 @@ final class PluginServer: Sendable {
   }
 
   /// Returns once the socket accepts connections (the kubelet dials back inside Register).
-  static func start(path: String, service: DevicePluginService) async throws -> PluginServer {
-    let transport = Transport.unixSocket(path: path)
-    let server = GRPCServer(transport: transport, services: [service])
+  static func start(
+    path: String, mode: mode_t? = nil, group: gid_t? = nil, services: [any RegistrableRPCService]
+  ) async throws -> PluginServer {
+    let transport = Transport.unixSocket(path: path, mode: mode, group: group)
+    let server = GRPCServer(transport: transport, services: services)
     let task = Task { try await server.serve() }
     guard await transport.listeningAddress != nil else {
       task.cancel()
@@ -34,17 +37,14 @@ final class PluginServer: Sendable {
   }
 
   /// Graceful: no new RPCs, running ones finish (the caller ends `ListAndWatch` streams), and
-  /// after `grace` whatever is left is cancelled. Not graceful: cancel at once.
+  /// after `grace` whatever is left is cancelled. Not graceful (`nil`): the same with a short
+  /// grace. Never a bare cancel: cancelling `serve()` while an accepted connection is still
+  /// buffered traps in swift-nio (apple/swift-nio#3481); a graceful shutdown drains it first.
   func stop(grace: Duration?) async {
-    guard let grace else {
-      task.cancel()
-      _ = await task.result
-      return
-    }
     server.beginGracefulShutdown()
     let task = self.task
     let deadline = Task {
-      try await Task.sleep(for: grace)
+      try await Task.sleep(for: grace ?? .milliseconds(200))
       task.cancel()
     }
     _ = await task.result

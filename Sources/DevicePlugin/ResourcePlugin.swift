@@ -16,6 +16,7 @@ public struct ResourcePlugin: Service {
   let registrar: any KubeletRegistering
   let watcher: any DirectoryWatching
   let logger: Logger
+  public let registration = RegistrationStatus()
 
   public init(
     manager: DeviceManager,
@@ -101,16 +102,18 @@ final class RegistrationLoop {
       if let old = server {
         plugin.manager.metrics?.registration(resource: plugin.manager.resource.name, registered: false)
         logger.warning("plugin socket vanished; serving it again", metadata: ["socket": "\(plugin.socketPath)"])
+        plugin.registration.set(.starting)
         await old.stop(grace: nil)
         server = nil
       }
       registeredWith = nil
       do {
         server = try await PluginServer.start(
-          path: plugin.socketPath, service: DevicePluginService(manager: plugin.manager))
+          path: plugin.socketPath, services: [DevicePluginService(manager: plugin.manager)])
         logger.info("serving", metadata: ["socket": "\(plugin.socketPath)"])
       } catch {
         logger.error("cannot serve the plugin socket", metadata: ["socket": "\(plugin.socketPath)", "error": "\(error)"])
+        plugin.registration.set(.starting, error: "cannot serve \(plugin.socketPath): \(error)")
         return backoff()
       }
     }
@@ -120,6 +123,7 @@ final class RegistrationLoop {
         logger.info("waiting for the kubelet", metadata: ["socket": "\(plugin.kubeletSocket)"])
         waitingLogged = true
       }
+      plugin.registration.set(.waitingForKubelet)
       return nil
     }
     guard kubelet != registeredWith else { return nil }
@@ -130,10 +134,12 @@ final class RegistrationLoop {
       try await plugin.registrar.register(request, socketPath: plugin.kubeletSocket)
     } catch {
       logger.warning("registration failed; retrying", metadata: ["error": "\(error)", "attempt": "\(failures + 1)"])
+      plugin.registration.set(.retrying, error: "\(error)")
       return backoff()
     }
     registeredWith = kubelet
     registrations += 1
+    plugin.registration.set(.registered)
     plugin.manager.metrics?.registration(resource: plugin.manager.resource.name, registered: true)
     failures = 0
     waitingLogged = false
@@ -151,6 +157,7 @@ final class RegistrationLoop {
   /// Shutdown: no new RPCs, `ListAndWatch` streams completed, socket removed.
   func stop() async {
     plugin.manager.metrics?.registration(resource: plugin.manager.resource.name, registered: false)
+    plugin.registration.set(.stopped)
     guard let server else {
       await plugin.manager.finishWatchers()
       return

@@ -19,17 +19,21 @@ public struct UnixSocketListener: HTTP2ServerTransport.ListenerFactory {
   public let path: String
   /// Permission bits set on the socket file after bind; nil keeps the umask's.
   public let mode: mode_t?
+  /// Group id given to the socket file after bind; nil keeps the process's.
+  public let group: gid_t?
   public let eventLoopGroup: any EventLoopGroup
   private let onPing: @Sendable () -> Void
 
   public init(
     path: String,
     mode: mode_t? = nil,
+    group: gid_t? = nil,
     eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
     onPing: @escaping @Sendable () -> Void = {}
   ) {
     self.path = path
     self.mode = mode
+    self.group = group
     self.eventLoopGroup = eventLoopGroup
     self.onPing = onPing
   }
@@ -51,6 +55,12 @@ public struct UnixSocketListener: HTTP2ServerTransport.ListenerFactory {
           connectionConfigurator.configure(channel: child, tls: .none)
         }
       }
+    // Group before mode: a socket is never open to a group it was not meant for.
+    if let group = self.group, chown(self.path, uid_t.max, group) != 0 {
+      let code = errno
+      try? await channel.channel.close()
+      throw UnixSocketPathError.system(path: self.path, operation: "chown", errno: code)
+    }
     if let mode = self.mode, chmod(self.path, mode) != 0 {
       let code = errno
       try? await channel.channel.close()
@@ -65,11 +75,12 @@ extension HTTP2ServerTransport.Custom where ListenerFactory == UnixSocketListene
   public static func unixSocket(
     path: String,
     mode: mode_t? = nil,
+    group: gid_t? = nil,
     config: Config = .defaults,
     onPing: @escaping @Sendable () -> Void = {}
   ) -> HTTP2ServerTransport.Custom<UnixSocketListener> {
     HTTP2ServerTransport.Custom(
-      listenerFactory: UnixSocketListener(path: path, mode: mode, onPing: onPing),
+      listenerFactory: UnixSocketListener(path: path, mode: mode, group: group, onPing: onPing),
       config: config
     )
   }

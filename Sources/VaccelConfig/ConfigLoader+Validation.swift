@@ -67,6 +67,14 @@ extension ConfigLoader {
         throw fail("metrics.address", "'\(config.metricsAddress)' is not host:port, :port, or empty (off)")
       }
     }
+    if !config.statusSocket.isEmpty {
+      let field = config.status.socket == nil ? "runDir" : "status.socket"
+      try requireAbsolute(field, config.statusSocket)
+      try requireSocketLength(field, config.statusSocket, what: "the status socket")
+    }
+    if !config.k3sAutoDeployDir.isEmpty {
+      try requireAbsolute("k3s.autoDeployDir", config.k3sAutoDeployDir)
+    }
     try validate(config.agent, field: "agent", fail: fail)
 
     guard !config.resources.isEmpty else { throw fail("resources", "at least one resource is required") }

@@ -17,11 +17,12 @@ public struct ConfigOverrides: Sendable, Equatable {
   public var logLevel: String?
   public var logFormat: String?
   public var metricsAddress: String?
+  public var statusSocket: String?
 
   public init(
     configPath: String? = nil, devicePluginDir: String? = nil, podResourcesSocket: String? = nil,
     runDir: String? = nil, stateDir: String? = nil, logLevel: String? = nil, logFormat: String? = nil,
-    metricsAddress: String? = nil
+    metricsAddress: String? = nil, statusSocket: String? = nil
   ) {
     self.configPath = configPath
     self.devicePluginDir = devicePluginDir
@@ -31,6 +32,7 @@ public struct ConfigOverrides: Sendable, Equatable {
     self.logLevel = logLevel
     self.logFormat = logFormat
     self.metricsAddress = metricsAddress
+    self.statusSocket = statusSocket
   }
 }
 
@@ -46,6 +48,7 @@ public enum ConfigLoader {
     public static let logLevel = "VACCEL_DP_LOG_LEVEL"
     public static let metricsAddress = "VACCEL_DP_METRICS_ADDRESS"
     public static let logFormat = "VACCEL_DP_LOG_FORMAT"
+    public static let statusSocket = "VACCEL_DP_STATUS_SOCKET"
     public static let nodeIP = "NODE_IP"
   }
 
@@ -67,7 +70,8 @@ public enum ConfigLoader {
       stateDir: environment[Environment.stateDir],
       logLevel: environment[Environment.logLevel],
       logFormat: environment[Environment.logFormat],
-      metricsAddress: environment[Environment.metricsAddress]
+      metricsAddress: environment[Environment.metricsAddress],
+      statusSocket: environment[Environment.statusSocket]
     )
     try layered.apply(env) { "environment \(envName(for: $0))" }
     try layered.apply(flags) { "flag --\(flagName(for: $0))" }
@@ -75,6 +79,14 @@ public enum ConfigLoader {
     where layered.config.resources[index].transport == .tcp && layered.config.resources[index].nodeIP == nil {
       layered.config.resources[index].nodeIP = environment[Environment.nodeIP]
     }
+    try validate(layered)
+    return layered.config
+  }
+
+  /// A config document on its own (no environment, no flags), validated as the daemon would:
+  /// for tools that render or check a config meant for another machine.
+  public static func load(yaml: String, source: String) throws(ConfigError) -> DaemonConfig {
+    let layered = try parse(yaml: yaml, source: source)
     try validate(layered)
     return layered.config
   }
@@ -118,6 +130,28 @@ public enum ConfigLoader {
     if var metrics = try root.mapping("metrics") {
       if let value = try metrics.string("address") { config.metricsAddress = value; mark("metrics.address") }
       try metrics.rejectUnknownKeys()
+    }
+    if var status = try root.mapping("status") {
+      if let value = try status.string("socket") { config.status.socket = value; mark("status.socket") }
+      if let text = try status.string("mode") {
+        guard text.count <= 4, let mode = UInt32(text, radix: 8), mode <= 0o777 else {
+          throw status.error(status.child("mode"), "'\(text)' is not an octal permission such as \"0600\" or \"0660\"")
+        }
+        config.status.mode = mode
+        mark("status.mode")
+      }
+      if let value = try status.int("group") {
+        guard (0...Int(Int32.max)).contains(value) else {
+          throw status.error(status.child("group"), "\(value) is not a numeric group id")
+        }
+        config.status.group = UInt32(value)
+        mark("status.group")
+      }
+      try status.rejectUnknownKeys()
+    }
+    if var k3s = try root.mapping("k3s") {
+      if let value = try k3s.string("autoDeployDir") { config.k3sAutoDeployDir = value; mark("k3s.autoDeployDir") }
+      try k3s.rejectUnknownKeys()
     }
     if let value = try root.string("runDir") { config.runDir = value; mark("runDir") }
     if let value = try root.string("stateDir") { config.stateDir = value; mark("stateDir") }
@@ -228,6 +262,7 @@ public enum ConfigLoader {
     case "stateDir": Environment.stateDir
     case "metrics.address": Environment.metricsAddress
     case "logFormat": Environment.logFormat
+    case "status.socket": Environment.statusSocket
     default: Environment.logLevel
     }
   }
@@ -240,6 +275,7 @@ public enum ConfigLoader {
     case "stateDir": "state-dir"
     case "metrics.address": "metrics-address"
     case "logFormat": "log-format"
+    case "status.socket": "status-socket"
     default: "log-level"
     }
   }
@@ -262,6 +298,7 @@ public enum ConfigLoader {
       set("runDir", overrides.runDir) { $0.runDir = $1 }
       set("stateDir", overrides.stateDir) { $0.stateDir = $1 }
       set("metrics.address", overrides.metricsAddress) { $0.metricsAddress = $1 }
+      set("status.socket", overrides.statusSocket) { $0.status.socket = $1 }
       if let format = overrides.logFormat {
         let origin = source("logFormat")
         guard let parsed = LogFormat(rawValue: format.lowercased()) else {

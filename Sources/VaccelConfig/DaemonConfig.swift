@@ -13,6 +13,10 @@ public struct DaemonConfig: Sendable, Equatable {
   public var logFormat: LogFormat
   /// `host:port` of the /metrics, /healthz, /readyz listener; empty turns it off.
   public var metricsAddress: String
+  /// The read-only status API that `vaccelctl status` reads.
+  public var status: StatusConfig
+  /// Where on a k3s server the daemon writes its RuntimeClasses for auto-deploy; empty: never.
+  public var k3sAutoDeployDir: String
   /// Defaults for every resource's agents; a resource may override any field.
   public var agent: AgentConfig
   public var resources: [ResourceConfig]
@@ -24,6 +28,8 @@ public struct DaemonConfig: Sendable, Equatable {
     logLevel: Logger.Level = .info,
     logFormat: LogFormat = .keyvalue,
     metricsAddress: String = "0.0.0.0:9464",
+    status: StatusConfig = StatusConfig(),
+    k3sAutoDeployDir: String = "",
     agent: AgentConfig = AgentConfig(),
     resources: [ResourceConfig] = [ResourceConfig()]
   ) {
@@ -33,9 +39,33 @@ public struct DaemonConfig: Sendable, Equatable {
     self.logLevel = logLevel
     self.logFormat = logFormat
     self.metricsAddress = metricsAddress
+    self.status = status
+    self.k3sAutoDeployDir = k3sAutoDeployDir
     self.agent = agent
     self.resources = resources
   }
+}
+
+/// The status socket: root-only by default; a group and mode open it to an operator group.
+public struct StatusConfig: Sendable, Equatable {
+  public static let socketName = "device-plugin.sock"
+  /// nil: `<runDir>/device-plugin.sock` (`/var/run/vaccel/device-plugin.sock` by default);
+  /// empty turns the status API off.
+  public var socket: String?
+  public var mode: UInt32
+  /// Numeric group id given to the socket; nil keeps the daemon's.
+  public var group: UInt32?
+
+  public init(socket: String? = nil, mode: UInt32 = 0o600, group: UInt32? = nil) {
+    self.socket = socket
+    self.mode = mode
+    self.group = group
+  }
+}
+
+extension DaemonConfig {
+  /// The status API's socket; empty when it is off.
+  public var statusSocket: String { status.socket ?? runDir.joiningPath(StatusConfig.socketName) }
 }
 
 public struct KubeletConfig: Sendable, Equatable {

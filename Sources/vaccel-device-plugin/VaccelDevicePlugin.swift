@@ -16,7 +16,8 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
       Configuration is read from defaults < --config FILE (or \(ConfigLoader.Environment.config)) \
       < VACCEL_DP_* environment variables < flags. Exit codes: 0 after SIGTERM/SIGINT, \
       1 on a runtime failure, 2 on a bad configuration or usage.
-      """)
+      """,
+    version: BuildInfo.version)
 
   /// ArgumentParser exits 64 on a usage error; operators get one code for "your input is
   /// wrong", whether it came by flag or by file: 2.
@@ -61,10 +62,14 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
   @Option(help: "host:port for /metrics, /healthz and /readyz; empty turns the listener off.")
   var metricsAddress: String?
 
+  @Option(help: "Unix socket of the status API that vaccelctl reads; empty turns it off.")
+  var statusSocket: String?
+
   func run() async throws {
     let overrides = ConfigOverrides(
       configPath: config, devicePluginDir: devicePluginDir, podResourcesSocket: podResourcesSocket,
-      runDir: runDir, stateDir: stateDir, logLevel: logLevel, logFormat: logFormat, metricsAddress: metricsAddress)
+      runDir: runDir, stateDir: stateDir, logLevel: logLevel, logFormat: logFormat, metricsAddress: metricsAddress,
+      statusSocket: statusSocket)
     let daemonConfig: DaemonConfig
     do {
       daemonConfig = try ConfigLoader.load(flags: overrides, environment: ProcessInfo.processInfo.environment)

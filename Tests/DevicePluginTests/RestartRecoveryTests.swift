@@ -28,7 +28,7 @@ struct RestartRecoveryTests {
         devicePluginDir: \(directory.sub("dp"))
         podResourcesSocket: \(directory.sub("pr.sock"))
         podResourcesInterval: 1s
-        allocationGrace: 0s
+        allocationGrace: 10s
       runDir: \(directory.sub("run"))
       stateDir: \(directory.sub("state"))
       metrics: {address: "127.0.0.1:0"}
@@ -98,7 +98,7 @@ struct RestartRecoveryTests {
     _ = try await kubelet.wait(for: "registration") { $0.healthy("vaccel.org/accel") == 4 }
     _ = try await kubelet.allocate("vaccel.org/accel", [["accel-0"]])
     _ = try await kubelet.allocate("vaccel.org/accel", [["accel-1"]])
-    podResources.set("vaccel.org/accel", [
+    podResources.set("vaccel.org/accel", holders: [
       "accel-0": Holder(namespace: "default", pod: "a", container: "main"),
       "accel-1": Holder(namespace: "default", pod: "b", container: "main"),
     ])
@@ -119,7 +119,7 @@ struct RestartRecoveryTests {
     }
 
     // Pod b went away while nobody watched: its slot is freed and recycled.
-    podResources.set("vaccel.org/accel", ["accel-0": Holder(namespace: "default", pod: "a", container: "main")])
+    podResources.set("vaccel.org/accel", holders: ["accel-0": Holder(namespace: "default", pod: "a", container: "main")])
     _ = try await checkpoint { slots in !slots[1].allocated && slots[1].pid == nil }
     #expect(ProcessInfoReader.processes(withArgument: "unix://" + socket(1)).isEmpty)
 

@@ -90,6 +90,18 @@ struct ConfigLoaderTests {
     #expect(fromFlags.logLevel == .trace)
   }
 
+  @Test func statusSocketFollowsRunDirUnlessSet() throws {
+    #expect(try load("version: v1\nrunDir: /run/v\n").statusSocket == "/run/v/device-plugin.sock")
+    #expect(DaemonConfig().statusSocket == "/var/run/vaccel/device-plugin.sock")
+    let set = try load("version: v1\nstatus: {socket: /run/s.sock, mode: \"0660\", group: 1000}\nk3s: {autoDeployDir: /m}\n")
+    #expect(set.statusSocket == "/run/s.sock")
+    #expect(set.status.mode == 0o660 && set.status.group == 1000)
+    #expect(set.k3sAutoDeployDir == "/m")
+    #expect(try load("version: v1\nstatus: {socket: \"\"}\n").statusSocket == "")
+    let flagged = try load("version: v1\n", env: [ConfigLoader.Environment.statusSocket: "/env.sock"], flags: ConfigOverrides(statusSocket: "/flag.sock"))
+    #expect(flagged.statusSocket == "/flag.sock")
+  }
+
   @Test func configPathFromEnvironment() throws {
     let path = try file("version: v1\nrunDir: /x\n")
     let config = try ConfigLoader.load(environment: ["VACCEL_DP_CONFIG": path])
@@ -136,6 +148,13 @@ struct ConfigLoaderTests {
     ("version: v1\nlogFormat: xml\n", "logFormat", "keyvalue, json"),
     ("version: v1\nmetrics: {address: 9464}\n", "metrics.address", "host:port"),
     ("version: v1\nmetrics: {adress: \"0.0.0.0:9464\"}\n", "metrics.adress", "unknown key"),
+    ("version: v1\nstatus: {mode: \"0999\"}\n", "status.mode", "octal"),
+    ("version: v1\nstatus: {mode: rw}\n", "status.mode", "octal"),
+    ("version: v1\nstatus: {group: -1}\n", "status.group", "group id"),
+    ("version: v1\nstatus: {socket: relative.sock}\n", "status.socket", "absolute"),
+    ("version: v1\nstatus: {socket: /\(String(repeating: "s", count: 110))}\n", "status.socket", "103"),
+    ("version: v1\nstatus: {sockt: /x}\n", "status.sockt", "unknown key"),
+    ("version: v1\nk3s: {autoDeployDir: manifests}\n", "k3s.autoDeployDir", "absolute"),
     ("version: v1\nkubelet: {recheckInterval: soon}\n", "kubelet.recheckInterval", "duration"),
     ("version: v1\nkubelet: {recheckInterval: 500ms}\n", "kubelet.recheckInterval", "at least 1s"),
     ("version: v1\nkubelet: {podResourcesSocket: /\(String(repeating: "p", count: 110))}\n", "kubelet.podResourcesSocket", "103"),

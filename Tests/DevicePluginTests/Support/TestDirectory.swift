@@ -32,7 +32,3 @@ extension Logger {
   }()
 }
 
-struct TimedOut: Error, CustomStringConvertible {
-  var what: String
-  var description: String { "timed out waiting for \(what)" }
-}

@@ -1,56 +1,56 @@
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
-import KubeletAPI
+public import GRPCCore
+public import GRPCNIOTransportHTTP2Posix
+public import KubeletAPI
 
-/// A kubelet for tests, speaking the real protocol over real unix sockets, in the order the real
+/// A kubelet in miniature for tests and the demo, speaking the real protocol over real unix sockets, in the order the real
 /// one does (kubelet-contract.md §2): Registration server on `<dir>/kubelet.sock`; inside
 /// Register it checks the version and name, dials `<dir>/<endpoint>` back and calls
 /// `GetDevicePluginOptions`; after Register returns it opens `ListAndWatch`. `restart()` wipes
 /// every socket in the folder and serves a new `kubelet.sock`, as a kubelet start does.
-actor FakeKubelet {
-  enum Authority: Sendable {
+public actor KubeletEmulator {
+  public enum Authority: Sendable {
     /// What current kubelets send.
     case localhost
     /// What kubelets before ~1.26 sent: the socket path.
     case socketPath
   }
 
-  struct Plugin: Sendable {
-    var request: V1beta1_RegisterRequest
-    var options: V1beta1_DevicePluginOptions
-    var devices: [V1beta1_Device] = []
-    var updates = 0
-    var streamOpen = false
-    var streamError: String?
+  public struct Plugin: Sendable {
+    public var request: V1beta1_RegisterRequest
+    public var options: V1beta1_DevicePluginOptions
+    public var devices: [V1beta1_Device] = []
+    public var updates = 0
+    public var streamOpen = false
+    public var streamError: String?
   }
 
   /// Everything a test may wait on.
-  struct State: Sendable {
-    var registrations = 0
-    var rejectedRegistrations: [String] = []
-    var plugins: [String: Plugin] = [:]
+  public struct State: Sendable {
+    public var registrations = 0
+    public var rejectedRegistrations: [String] = []
+    public var plugins: [String: Plugin] = [:]
 
-    func healthy(_ resource: String) -> Int {
+    public func healthy(_ resource: String) -> Int {
       plugins[resource]?.devices.filter { $0.health == "Healthy" }.count ?? 0
     }
   }
 
-  let directory: String
-  let authority: Authority
-  private(set) var state = State()
+  public let directory: String
+  public let authority: Authority
+  public private(set) var state = State()
   private var server: (GRPCServer<HTTP2ServerTransport.Posix>, Task<Void, any Error>)?
   private var clients: [String: (GRPCClient<HTTP2ClientTransport.Posix>, Task<Void, Never>)] = [:]
   private var waiters: [UUID: (predicate: @Sendable (State) -> Bool, continuation: CheckedContinuation<State, any Error>)] = [:]
 
-  init(directory: String, authority: Authority = .localhost) {
+  public init(directory: String, authority: Authority = .localhost) {
     self.directory = directory
     self.authority = authority
   }
 
-  var socketPath: String { directory + "/kubelet.sock" }
+  public var socketPath: String { directory + "/kubelet.sock" }
 
-  func start() async throws {
+  public func start() async throws {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let transport = HTTP2ServerTransport.Posix(
       address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
@@ -62,12 +62,19 @@ actor FakeKubelet {
     }
   }
 
-  /// As the process dying: connections drop, nothing is cleaned up.
-  func stop() async {
-    if let (_, task) = server {
-      task.cancel()
+  /// As the process dying: connections drop, nothing is cleaned up. The server is shut down
+  /// gracefully with a short deadline, never just cancelled (apple/swift-nio#3481: a bare
+  /// cancel traps when a connection is still waiting to be accepted).
+  public func stop() async {
+    if let (server, task) = server {
+      server.beginGracefulShutdown()
+      let deadline = Task {
+        try await Task.sleep(for: .milliseconds(200))
+        task.cancel()
+      }
       _ = await task.result
-      server = nil
+      deadline.cancel()
+      self.server = nil
     }
     for (client, task) in clients.values {
       client.beginGracefulShutdown()
@@ -79,7 +86,7 @@ actor FakeKubelet {
 
   /// Stop, then what a starting kubelet does: delete every socket in the folder (keeping the
   /// checkpoint), then serve a new `kubelet.sock`.
-  func restart() async throws {
+  public func restart() async throws {
     await stop()
     let checkpoint = directory + "/kubelet_internal_checkpoint"
     _ = FileManager.default.createFile(atPath: checkpoint, contents: Data("{}".utf8))
@@ -95,12 +102,12 @@ actor FakeKubelet {
 
   // MARK: Calls a kubelet makes on a registered plugin
 
-  func client(_ resource: String) throws -> V1beta1_DevicePlugin.Client<HTTP2ClientTransport.Posix> {
+  public func client(_ resource: String) throws -> V1beta1_DevicePlugin.Client<HTTP2ClientTransport.Posix> {
     guard let (client, _) = clients[resource] else { throw TimedOut(what: "\(resource) to be registered") }
     return V1beta1_DevicePlugin.Client(wrapping: client)
   }
 
-  func allocate(_ resource: String, _ ids: [[String]]) async throws -> V1beta1_AllocateResponse {
+  public func allocate(_ resource: String, _ ids: [[String]]) async throws -> V1beta1_AllocateResponse {
     try await client(resource).allocate(.with {
       $0.containerRequests = ids.map { ids in .with { $0.devicesIds = ids } }
     })
@@ -110,7 +117,7 @@ actor FakeKubelet {
 
   /// Returns the first state satisfying `predicate`; fails after `timeout` (a safety net,
   /// never the thing a test waits for).
-  func wait(
+  public func wait(
     for what: String, timeout: Duration = .seconds(20), _ predicate: @escaping @Sendable (State) -> Bool
   ) async throws -> State {
     if predicate(state) { return state }
@@ -224,10 +231,17 @@ actor FakeKubelet {
 }
 
 private struct RegistrationService: V1beta1_Registration.SimpleServiceProtocol {
-  let kubelet: FakeKubelet
+  let kubelet: KubeletEmulator
 
   func register(request: V1beta1_RegisterRequest, context: ServerContext) async throws -> V1beta1_Empty {
     try await kubelet.register(request)
     return V1beta1_Empty()
   }
+}
+
+/// A wait that ran out: names what was awaited.
+public struct TimedOut: Error, CustomStringConvertible {
+  public var what: String
+  public init(what: String) { self.what = what }
+  public var description: String { "timed out waiting for \(what)" }
 }

@@ -1,0 +1,111 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import KubeletAPI
+
+/// A container as pod-resources names it.
+public struct PodContainer: Sendable, Hashable {
+  public var namespace: String
+  public var pod: String
+  public var container: String
+
+  public init(namespace: String, pod: String, container: String) {
+    self.namespace = namespace
+    self.pod = pod
+    self.container = container
+  }
+}
+
+/// The kubelet's pod-resources API on a real unix socket, listing what its owner says.
+public final class PodResourcesEmulator: @unchecked Sendable {
+  private let lock = NSLock()
+  private var held: [(resource: String, id: String, holder: PodContainer)] = []
+  private var task: Task<Void, any Error>?
+  private var server: GRPCServer<HTTP2ServerTransport.Posix>?
+  public let socketPath: String
+
+  public init(socketPath: String) {
+    self.socketPath = socketPath
+  }
+
+  /// Replaces what every resource's devices are held by.
+  public func set(_ resource: String, _ devices: [String: PodContainer]) {
+    lock.withLock {
+      held = devices.map { (resource, $0.key, $0.value) }
+    }
+  }
+
+  /// Replaces one resource's holders, keeping the others'.
+  public func update(_ resource: String, _ devices: [String: PodContainer]) {
+    lock.withLock {
+      held = held.filter { $0.resource != resource } + devices.map { (resource, $0.key, $0.value) }
+    }
+  }
+
+  public func start() async throws {
+    let transport = HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
+    let server = GRPCServer(transport: transport, services: [Service(owner: self)])
+    self.server = server
+    task = Task { try await server.serve() }
+    _ = try await transport.listeningAddress
+  }
+
+  /// Graceful with a short deadline, never a bare cancel (see `KubeletEmulator.stop`).
+  public func stop() async {
+    server?.beginGracefulShutdown()
+    let task = self.task
+    let deadline = Task {
+      try await Task.sleep(for: .milliseconds(200))
+      task?.cancel()
+    }
+    _ = await task?.result
+    deadline.cancel()
+  }
+
+  fileprivate var response: V1_ListPodResourcesResponse {
+    let held = lock.withLock { self.held }
+    let byPod = Dictionary(grouping: held) { "\($0.holder.namespace)/\($0.holder.pod)" }
+    return .with {
+      $0.podResources = byPod.keys.sorted().map { key in
+        let entries = byPod[key]!
+        let holder = entries[0].holder
+        let byContainer = Dictionary(grouping: entries) { $0.holder.container }
+        return .with {
+          $0.namespace = holder.namespace
+          $0.name = holder.pod
+          $0.containers = byContainer.keys.sorted().map { container in
+            let mine = byContainer[container]!
+            let byResource = Dictionary(grouping: mine) { $0.resource }
+            return .with {
+              $0.name = container
+              $0.devices = byResource.keys.sorted().map { resource in
+                .with {
+                  $0.resourceName = resource
+                  $0.deviceIds = byResource[resource]!.map(\.id).sorted()
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  private struct Service: V1_PodResourcesLister.SimpleServiceProtocol {
+    let owner: PodResourcesEmulator
+
+    func list(request: V1_ListPodResourcesRequest, context: ServerContext) async throws -> V1_ListPodResourcesResponse {
+      owner.response
+    }
+
+    func getAllocatableResources(request: V1_AllocatableResourcesRequest, context: ServerContext) async throws
+      -> V1_AllocatableResourcesResponse
+    {
+      throw RPCError(code: .unimplemented, message: "not in this fake")
+    }
+
+    func get(request: V1_GetPodResourcesRequest, context: ServerContext) async throws -> V1_GetPodResourcesResponse {
+      throw RPCError(code: .unimplemented, message: "feature gate off")
+    }
+  }
+}

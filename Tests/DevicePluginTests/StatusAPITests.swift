@@ -1,0 +1,120 @@
+import DevicePlugin
+import Foundation
+import StatusAPI
+import Testing
+import VaccelConfig
+import VaccelCtlKit
+
+/// The status API over its real unix socket, read the way `vaccelctl status` reads it.
+@Suite("Status API and vaccelctl status")
+struct StatusAPITests {
+  static let timeout: Duration = .seconds(20)
+
+  @Test func reportsRegistrationSlotsHoldersAndAgents() async throws {
+    let podResources = FakePodResources()
+    let harness = try await DaemonHarness.start(configure: { $0.resources[0].slots = 3; $0.resources[0].warm = 1 }, podResources: podResources)
+    try await DaemonHarness.using(harness) { harness in
+      try await harness.registered()
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])
+      podResources.set(harness.resource, ["accel-1": Holder(namespace: "ml", pod: "infer-0", container: "app")])
+      try await harness.daemon.podResources.pollOnce()
+      let held = try await harness.manager.waitForSlot("accel-1", timeout: Self.timeout) { $0.holder != nil && $0.agent.phase == .ready }
+      _ = try await harness.manager.waitForSlot("accel-0", timeout: Self.timeout) { $0.agent.phase == .ready }
+
+      let status = try await StatusClient(socketPath: harness.config.statusSocket).fetch()
+      #expect(status.daemon.version == BuildInfo.version)
+      #expect(status.daemon.pid == Int64(getpid()))
+      let resource = try #require(status.resources.first)
+      #expect(resource.name == "vaccel.org/accel")
+      #expect(resource.registration == .registered)
+      #expect(resource.registrations == 1)
+      #expect(resource.registrationSinceUnixMs > 0 && resource.registrationSinceUnixMs <= status.nowUnixMs)
+      #expect((resource.slotsTotal, resource.slotsHealthy, resource.slotsAllocated) == (3, 3, 1))
+      #expect(resource.agentsReady >= 2)
+      let slot = resource.slots[1]
+      #expect(slot.state == .allocated)
+      #expect((slot.holder.namespace, slot.holder.pod, slot.holder.container) == ("ml", "infer-0", "app"))
+      #expect(slot.agentPid == Int64(try #require(held.agent.pid)))
+      #expect(slot.endpoint == "unix://" + harness.config.runDir + "/accel/accel-1/vaccel.sock")
+      #expect(resource.slots[0].state == .ready)
+      #expect(resource.slots[2].state == .free)
+
+      let table = try StatusFormat.render(status, as: .table)
+      #expect(table.contains("vaccel.org/accel   Registered"))
+      #expect(table.contains("ml/infer-0 (app)"))
+      let json = try StatusFormat.render(status, as: .json)
+      let parsed = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+      #expect((parsed?["resources"] as? [[String: Any]])?.first?["name"] as? String == "vaccel.org/accel")
+      let yaml = try StatusFormat.render(status, as: .yaml)
+      #expect(yaml.contains("registration: REGISTRATION_STATE_REGISTERED"), "\(yaml)")
+      #expect(try StatusFormat.render(status, as: .wide).contains("LAST-ERROR"))
+    }
+  }
+
+  @Test func waitingForTheKubeletIsReportedWithItsSocket() async throws {
+    let harness = try await DaemonHarness.start(kubeletFirst: false)
+    try await DaemonHarness.using(harness) { harness in
+      let client = StatusClient(socketPath: harness.config.statusSocket)
+      let registration = try #require(harness.daemon.plugins.first?.registration)
+      #expect(await registration.wait(timeout: Self.timeout) { $0.state == .waitingForKubelet } != nil)
+      let status = try await client.fetch()
+      #expect(status.resources[0].registration == .waitingForKubelet)
+      #expect(status.resources[0].registrations == 0)
+      try await harness.kubelet.start()
+      #expect(await registration.wait(timeout: Self.timeout) { $0.state == .registered } != nil)
+      #expect(try await client.fetch().resources[0].registration == .registered)
+    }
+  }
+
+  @Test func socketIsOwnerOnlyAndUnknownResourcesAreNamed() async throws {
+    let harness = try await DaemonHarness.start()
+    try await DaemonHarness.using(harness) { harness in
+      try await harness.registered()
+      var info = stat()
+      #expect(lstat(harness.config.statusSocket, &info) == 0)
+      #expect(info.st_mode & 0o777 == 0o600)
+      let client = StatusClient(socketPath: harness.config.statusSocket)
+      await #expect(throws: CtlError.badRequest("no resource 'vaccel.org/nope' on this node; it serves: vaccel.org/accel")) {
+        _ = try await client.fetch(resources: ["vaccel.org/nope"])
+      }
+      #expect(try await client.fetch(resources: ["vaccel.org/accel"]).resources.count == 1)
+    }
+    // Gone with the daemon.
+    #expect(!FileManager.default.fileExists(atPath: harness.config.statusSocket))
+  }
+
+  @Test func configuredModeApplies() async throws {
+    let harness = try await DaemonHarness.start(configure: { $0.status.mode = 0o660; $0.status.group = UInt32(getgid()) })
+    try await DaemonHarness.using(harness) { harness in
+      try await harness.registered()
+      var info = stat()
+      #expect(lstat(harness.config.statusSocket, &info) == 0)
+      #expect(info.st_mode & 0o777 == 0o660)
+      #expect(info.st_gid == getgid())
+    }
+  }
+
+  @Test func anUnreachableDaemonIsOneLineNamingTheSocket() async throws {
+    let directory = try TestDirectory()
+    let missing = directory.sub("none.sock")
+    await #expect {
+      _ = try await StatusClient(socketPath: missing).fetch()
+    } throws: { error in
+      guard case .unreachable(let socket, let reason) = error as? CtlError else { return false }
+      return socket == missing && reason == "no such socket" && !"\(error)".contains("\n")
+    }
+    // A stale socket file: nobody listens.
+    let stale = directory.sub("stale.sock")
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(stale.utf8) + [0]) }
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+    close(fd)
+    await #expect {
+      _ = try await StatusClient(socketPath: stale).fetch()
+    } throws: { error in
+      "\(error)".contains("connection refused") && (error as? CtlError)?.exitCode == 1
+    }
+  }
+}
