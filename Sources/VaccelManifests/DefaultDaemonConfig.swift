@@ -1,0 +1,31 @@
+/// The daemon config the manifests ship when no `--config` is given: one resource per way a
+/// pod reaches its agent, each paired with what serves it.
+public enum DefaultDaemonConfig {
+  public static let yaml = """
+    # vaccel-device-plugin configuration; every field is described in the README, "Configuration".
+    version: v1
+    logLevel: info
+    logFormat: keyvalue
+    metrics:
+      address: 0.0.0.0:9464
+    agent:
+      # The host's vAccel install, mounted read-only at the same path.
+      binary: /opt/vaccel/bin/vaccel-rpc-agent
+      libraryPath: /opt/vaccel/lib
+      plugins: [libvaccel-noop.so]
+    resources:
+      # Plain containers: each pod gets its own agent on a unix socket in its slot folder.
+      - name: vaccel.org/accel
+        slots: 8
+        warm: 2
+      # Kata with QEMU (RuntimeClass kata-qemu-vaccel): agents on the host, reached over vsock.
+      - name: vaccel.org/accel-vm
+        transport: vsock
+        slots: 8
+      # Kata-vAccel runtimes (RuntimeClass kata-fc-vaccel) start their own agents: counted only.
+      - name: vaccel.org/accel-fc
+        agents: runtime
+        slots: 8
+
+    """
+}

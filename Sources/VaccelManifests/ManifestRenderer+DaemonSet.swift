@@ -1,0 +1,151 @@
+import Foundation
+import VaccelConfig
+
+extension ManifestRenderer {
+  /// The DaemonSet as the well-kept device plugins ship it: node-critical, one pod per node
+  /// replaced in place (`maxSurge: 0`, two daemons must never share the sockets), the host's
+  /// kubelet folders at their own paths, no capabilities, a read-only root filesystem, and
+  /// probes on /healthz and /readyz.
+  func daemonSet() -> DaemonSet {
+    let selector = ["app.kubernetes.io/name": Self.appName]
+    let port = config.metricsPort ?? 9464
+    var tolerations = [
+      Toleration(key: "CriticalAddonsOnly", operator: "Exists"),
+      Toleration(key: "vaccel.org/accel", operator: "Exists", effect: "NoSchedule"),
+    ]
+    if options.k3s {
+      // k3s servers run workloads; HA servers carry these taints.
+      tolerations += [
+        Toleration(key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule"),
+        Toleration(key: "node-role.kubernetes.io/master", operator: "Exists", effect: "NoSchedule"),
+      ]
+    }
+    let (volumes, mounts) = hostVolumes()
+    // chown of the status socket to status.group needs CAP_CHOWN; nothing else needs a capability.
+    let added = config.status.group == nil ? nil : ["CHOWN"]
+    let container = Container(
+      name: Self.appName, image: options.image, imagePullPolicy: "IfNotPresent",
+      args: ["--config", Self.configMountPath + "/" + Self.configKey],
+      env: [
+        EnvVar(name: "NODE_NAME", valueFrom: .init(fieldRef: .init(fieldPath: "spec.nodeName"))),
+        EnvVar(name: "NODE_IP", valueFrom: .init(fieldRef: .init(fieldPath: "status.hostIP"))),
+      ],
+      ports: [ContainerPort(name: "metrics", containerPort: port)],
+      // Requests only: the agents run in this container's cgroup and do the pods' work, so a
+      // memory limit here would OOM-kill agents under load (see README, "Deploying").
+      resources: Resources(requests: ["cpu": "50m", "memory": "128Mi"], limits: nil),
+      securityContext: SecurityContext(
+        runAsUser: 0, privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+        capabilities: .init(drop: ["ALL"], add: added)),
+      livenessProbe: Probe(httpGet: .init(path: "/healthz", port: "metrics"), periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3),
+      readinessProbe: Probe(httpGet: .init(path: "/readyz", port: "metrics"), periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3),
+      volumeMounts: mounts)
+    return DaemonSet(
+      metadata: meta(Self.appName),
+      spec: .init(
+        selector: LabelSelector(matchLabels: selector),
+        updateStrategy: .init(rollingUpdate: .init(maxSurge: 0, maxUnavailable: 1)),
+        template: PodTemplate(
+          metadata: ObjectMeta(name: Self.appName, labels: Self.labels),
+          spec: PodSpec(
+            serviceAccountName: Self.appName, automountServiceAccountToken: false,
+            priorityClassName: "system-node-critical",
+            nodeSelector: [Self.nodeLabel: "true"], tolerations: tolerations,
+            securityContext: PodSecurityContext(seccompProfile: SeccompProfile(type: "RuntimeDefault")),
+            terminationGracePeriodSeconds: 30,
+            containers: [container], volumes: volumes))))
+  }
+
+  /// Host folders at the same path inside and out (the kubelet and the pods see the host's
+  /// paths), plus the config and two small scratch folders for a read-only root.
+  func hostVolumes() -> ([Volume], [VolumeMount]) {
+    var volumes: [Volume] = []
+    var mounts: [VolumeMount] = []
+    func host(_ name: String, _ path: String, type: String, readOnly: Bool = false) {
+      volumes.append(Volume(name: name, hostPath: .init(path: path, type: type)))
+      mounts.append(VolumeMount(name: name, mountPath: path, readOnly: readOnly ? true : nil))
+    }
+    host("device-plugins", config.kubelet.devicePluginDir, type: "Directory")
+    host("pod-resources", (config.kubelet.podResourcesSocket as NSString).deletingLastPathComponent, type: "Directory", readOnly: true)
+    host("run", config.runDir, type: "DirectoryOrCreate")
+    host("state", config.stateDir, type: "DirectoryOrCreate")
+    let statusDir = (config.statusSocket as NSString).deletingLastPathComponent
+    if !config.statusSocket.isEmpty, !statusDir.isInside(config.runDir) {
+      host("status", statusDir, type: "DirectoryOrCreate")
+    }
+    for (index, path) in vaccelInstallPaths().enumerated() {
+      host("vaccel-install-\(index)", path, type: "DirectoryOrCreate", readOnly: true)
+    }
+    if options.k3s {
+      host("k3s-containerd", Self.k3sContainerdConfigDir, type: "DirectoryOrCreate", readOnly: true)
+    }
+    if !config.k3sAutoDeployDir.isEmpty {
+      host("k3s-manifests", config.k3sAutoDeployDir, type: "DirectoryOrCreate")
+    }
+    volumes.append(Volume(name: "config", configMap: .init(name: configMapName)))
+    mounts.append(VolumeMount(name: "config", mountPath: Self.configMountPath, readOnly: true))
+    // libvaccel creates /run/user/<uid>/vaccel in every agent; /tmp for anything else.
+    volumes.append(Volume(name: "run-user", emptyDir: .init(medium: "Memory", sizeLimit: "16Mi")))
+    mounts.append(VolumeMount(name: "run-user", mountPath: "/run/user"))
+    volumes.append(Volume(name: "tmp", emptyDir: .init(sizeLimit: "64Mi")))
+    mounts.append(VolumeMount(name: "tmp", mountPath: "/tmp"))
+    return (volumes, mounts)
+  }
+
+  /// The host's vAccel install as the config names it: the prefix of each absolute agent
+  /// binary (`/opt/vaccel` for `/opt/vaccel/bin/vaccel-rpc-agent`) and each library folder,
+  /// except system folders the image has its own copy of.
+  func vaccelInstallPaths() -> [String] {
+    let system = ["/", "/usr", "/usr/local", "/lib", "/lib64", "/usr/lib", "/usr/lib64", "/bin", "/usr/bin", "/usr/local/bin"]
+    let agents = [config.agent] + config.resources.filter { $0.agents == .managed }.map(\.agent)
+    var paths: [String] = []
+    for agent in agents {
+      if agent.binary.hasPrefix("/") {
+        let bin = (agent.binary as NSString).deletingLastPathComponent
+        paths.append((bin as NSString).lastPathComponent == "bin" ? (bin as NSString).deletingLastPathComponent : bin)
+      }
+      if let libraryPath = agent.libraryPath {
+        paths += libraryPath.split(separator: ":").map(String.init).filter { $0.hasPrefix("/") }
+      }
+    }
+    var kept: [String] = []
+    for path in paths.map({ ($0 as NSString).standardizingPath }).sorted()
+    where !system.contains(path) && !kept.contains(where: { path.isInside($0) }) {
+      kept.append(path)
+    }
+    return kept
+  }
+
+  /// One example pod per way of reaching an agent: a plain one, and one per RuntimeClass.
+  func examplePods() -> [Pod] {
+    let plain = config.resources.first { $0.transport == .unix && $0.agents == .managed } ?? config.resources[0]
+    var pods = [examplePod(name: "vaccel-example", resource: plain.name, runtimeClass: nil)]
+    for (spec, resource) in runtimeClasses {
+      pods.append(examplePod(name: "vaccel-example-\(spec.name)", resource: resource.name, runtimeClass: spec.name))
+    }
+    return pods
+  }
+
+  private func examplePod(name: String, resource: String, runtimeClass: String?) -> Pod {
+    let script = "echo VACCEL_RPC_ADDRESS=$VACCEL_RPC_ADDRESS VACCEL_PLUGINS=$VACCEL_PLUGINS; ls -l /var/run/vaccel 2>/dev/null; sleep infinity"
+    return Pod(
+      metadata: ObjectMeta(name: name, namespace: "default", labels: ["app.kubernetes.io/name": name]),
+      spec: PodSpec(
+        runtimeClassName: runtimeClass,
+        securityContext: PodSecurityContext(seccompProfile: SeccompProfile(type: "RuntimeDefault")),
+        restartPolicy: "Never",
+        containers: [
+          Container(
+            name: "app", image: "debian:bookworm-slim", command: ["sh", "-c", script],
+            resources: Resources(requests: nil, limits: [resource: "1"]),
+            securityContext: SecurityContext(allowPrivilegeEscalation: false, capabilities: .init(drop: ["ALL"])))
+        ]))
+  }
+}
+
+extension String {
+  /// `self` is `folder` or below it.
+  func isInside(_ folder: String) -> Bool {
+    self == folder || hasPrefix(folder.hasSuffix("/") ? folder : folder + "/")
+  }
+}
