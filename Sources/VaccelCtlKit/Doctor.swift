@@ -1,0 +1,188 @@
+import Foundation
+public import VaccelConfig
+import VaccelAgents
+
+/// Node checks, one line each. What the daemon needs from the node, checked the way the
+/// daemon would use it, so a failing line says what to fix.
+public struct Doctor: Sendable {
+  public enum Outcome: String, Sendable {
+    case pass = "PASS"
+    case fail = "FAIL"
+    case warn = "WARN"
+    case skip = "SKIP"
+  }
+
+  public struct Check: Sendable {
+    public var name: String
+    public var outcome: Outcome
+    public var detail: String
+  }
+
+  public static let k3sDataDir = "/var/lib/rancher/k3s"
+  public static let k3sContainerdSocket = "/run/k3s/containerd/containerd.sock"
+
+  public var config: DaemonConfig
+  /// Where agent binaries are looked up, as the daemon does.
+  public var searchPath: String?
+  /// Overridable for tests; the real paths otherwise.
+  public var k3sDataDir = Doctor.k3sDataDir
+  public var vsockDevice = "/dev/vsock"
+
+  public init(config: DaemonConfig, searchPath: String? = ProcessInfo.processInfo.environment["PATH"]) {
+    self.config = config
+    self.searchPath = searchPath
+  }
+
+  public func run() -> [Check] {
+    var checks: [Check] = []
+    let kubelet = config.kubelet
+    checks.append(folder("kubelet device-plugins folder", kubelet.devicePluginDir))
+    checks.append(socket("kubelet registration socket", kubelet.registrationSocket, hint: "is the kubelet running on this node?"))
+    checks.append(socket("pod-resources socket", kubelet.podResourcesSocket, hint: "the kubelet serves it at startup"))
+    checks.append(writable("runDir", config.runDir))
+    checks.append(writable("stateDir", config.stateDir))
+    for resource in config.resources {
+      checks += agentChecks(resource)
+    }
+    if config.resources.contains(where: { $0.transport == .vsock }) {
+      checks.append(vsock())
+    }
+    checks += k3s()
+    if !config.statusSocket.isEmpty {
+      let problem = SocketProbe.problem(connecting: config.statusSocket)
+      checks.append(Check(
+        name: "daemon status socket", outcome: problem == nil ? .pass : .warn,
+        detail: problem.map { "\(config.statusSocket): \($0) (fine before the daemon is deployed)" } ?? config.statusSocket))
+    }
+    return checks
+  }
+
+  /// Exit code: 1 when any check failed.
+  public static func exitCode(_ checks: [Check]) -> Int32 {
+    checks.contains { $0.outcome == .fail } ? 1 : 0
+  }
+
+  public static func render(_ checks: [Check]) -> String {
+    let width = checks.map(\.name.count).max() ?? 0
+    var out = ""
+    for check in checks {
+      out += "\(check.outcome.rawValue)  \(check.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(check.detail)\n"
+    }
+    let failed = checks.filter { $0.outcome == .fail }.count
+    let warned = checks.filter { $0.outcome == .warn }.count
+    out += failed == 0
+      ? "\(checks.count) checks: all passed\(warned > 0 ? " (\(warned) warnings)" : "")\n"
+      : "\(checks.count) checks: \(failed) failed\(warned > 0 ? ", \(warned) warnings" : "")\n"
+    return out
+  }
+
+  func folder(_ name: String, _ path: String) -> Check {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return Check(name: name, outcome: .fail, detail: "\(path): \(String(cString: strerror(errno)))") }
+    guard info.st_mode & S_IFMT == S_IFDIR else { return Check(name: name, outcome: .fail, detail: "\(path) is not a folder") }
+    return Check(name: name, outcome: .pass, detail: path)
+  }
+
+  func socket(_ name: String, _ path: String, hint: String) -> Check {
+    if let problem = SocketProbe.problem(connecting: path) {
+      return Check(name: name, outcome: .fail, detail: "\(path): \(problem); \(hint)")
+    }
+    return Check(name: name, outcome: .pass, detail: "\(path) accepts connections")
+  }
+
+  /// The folder, or the nearest existing parent the daemon would create it in, is writable.
+  func writable(_ name: String, _ path: String) -> Check {
+    var probe = path
+    while !FileManager.default.fileExists(atPath: probe), probe != "/" {
+      probe = (probe as NSString).deletingLastPathComponent
+    }
+    guard access(probe, W_OK) == 0 else {
+      return Check(name: name, outcome: .fail, detail: "\(probe) is not writable (\(String(cString: strerror(errno))))")
+    }
+    return Check(name: name, outcome: .pass, detail: probe == path ? "\(path) is writable" : "\(path) can be created in \(probe)")
+  }
+
+  func agentChecks(_ resource: ResourceConfig) -> [Check] {
+    let name = "agent for \(resource.name)"
+    guard resource.agents == .managed else {
+      return [Check(name: name, outcome: .skip, detail: "agents: runtime (the sandbox runtime starts them)")]
+    }
+    let install: AgentInstall
+    switch AgentInstall.check(resource.agent, path: searchPath) {
+    case .failure(let error): return [Check(name: name, outcome: .fail, detail: "\(error)")]
+    case .success(let found): install = found
+    }
+    let plugins = resource.agent.plugins.isEmpty ? "no plugins configured" : "plugins \(resource.agent.plugins.joined(separator: ", ")) found"
+    return [
+      Check(name: "\(name): install", outcome: .pass, detail: "\(install.executable); \(plugins)"),
+      runs(install.executable, agent: resource.agent, name: "\(name): runs"),
+    ]
+  }
+
+  /// `<agent> --version` exits 0 within 5 s, with the library path the daemon gives it.
+  func runs(_ executable: String, agent: AgentConfig, name: String) -> Check {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = ["--version"]
+    var environment = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
+    if let libraryPath = agent.libraryPath { environment["LD_LIBRARY_PATH"] = libraryPath }
+    process.environment = environment
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    let done = DispatchSemaphore(value: 0)
+    process.terminationHandler = { _ in done.signal() }
+    do {
+      try process.run()
+    } catch {
+      return Check(name: name, outcome: .fail, detail: "cannot start \(executable): \(error.localizedDescription)")
+    }
+    if done.wait(timeout: .now() + 5) == .timedOut {
+      process.terminate()
+      return Check(name: name, outcome: .fail, detail: "\(executable) --version did not finish within 5s")
+    }
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      .split(separator: "\n").first.map(String.init) ?? ""
+    guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+      return Check(name: name, outcome: .fail, detail: "\(executable) --version exited with \(process.terminationStatus): \(text)")
+    }
+    return Check(name: name, outcome: .pass, detail: text.isEmpty ? "\(executable) --version exits 0" : text)
+  }
+
+  func vsock() -> Check {
+    let fd = Glibc.socket(AF_VSOCK, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else {
+      return Check(name: "vsock", outcome: .fail, detail: "AF_VSOCK sockets unavailable (\(String(cString: strerror(errno)))): load vhost_vsock (modprobe vhost_vsock)")
+    }
+    close(fd)
+    let device = FileManager.default.fileExists(atPath: vsockDevice) ? "\(vsockDevice) present" : "\(vsockDevice) absent (the host side needs vhost_vsock for QEMU guests)"
+    return Check(name: "vsock", outcome: .pass, detail: "AF_VSOCK sockets work; \(device)")
+  }
+
+  func k3s() -> [Check] {
+    guard FileManager.default.fileExists(atPath: k3sDataDir) else {
+      return [Check(name: "k3s", outcome: .skip, detail: "not a k3s node (\(k3sDataDir) absent)")]
+    }
+    var checks = [Check(name: "k3s", outcome: .pass, detail: "k3s node (\(k3sDataDir))")]
+    let folder = k3sDataDir + "/agent/etc/containerd"
+    let v3 = folder + "/config-v3.toml.tmpl", v2 = folder + "/config.toml.tmpl", generated = folder + "/config.toml"
+    let fm = FileManager.default
+    let detail: String
+    if fm.fileExists(atPath: v3) {
+      detail = "containerd 2.x template \(v3)"
+    } else if fm.fileExists(atPath: v2) {
+      detail = "containerd 1.7 template \(v2)"
+    } else if fm.fileExists(atPath: generated) {
+      detail = "k3s's generated \(generated), no template: add one with `vaccelctl manifests containerd --k3s`"
+    } else {
+      detail = "no containerd config under \(folder) (k3s writes it at start)"
+    }
+    let configured = [v3, v2, generated].first { fm.fileExists(atPath: $0) }
+    let text = configured.flatMap { fm.contents(atPath: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+    let registered = text.contains("kata")
+    checks.append(Check(
+      name: "k3s containerd config", outcome: configured == nil || !registered ? .warn : .pass,
+      detail: detail + (configured != nil && !registered ? "; no kata runtime handlers in it (VM-sandboxed pods will not start)" : "")))
+    return checks
+  }
+}

@@ -1,0 +1,191 @@
+import ArgumentParser
+import Foundation
+import VaccelCtlKit
+import VaccelConfig
+import VaccelManifests
+
+/// Thin entry point: every command parses its flags and calls VaccelCtlKit. Exit codes: 0 ok,
+/// 1 the daemon or node is not well (or not reachable), 2 bad flags or files.
+@main
+struct Vaccelctl: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "vaccelctl",
+    abstract: "Operate vaccel-device-plugin: what runs where, the manifests that deploy it, node checks, a local demo.",
+    version: BuildInfo.version,
+    subcommands: [Status.self, Manifests.self, Doctor.self, Demo.self])
+
+  static func main() async {
+    do {
+      var command = try parseAsRoot()
+      if var command = command as? AsyncParsableCommand {
+        try await command.run()
+      } else {
+        try command.run()
+      }
+    } catch let error as CtlError {
+      FileHandle.standardError.write(Data("vaccelctl: \(error)\n".utf8))
+      Foundation.exit(error.exitCode)
+    } catch let error as ManifestError {
+      FileHandle.standardError.write(Data("vaccelctl: \(error)\n".utf8))
+      Foundation.exit(2)
+    } catch {
+      if exitCode(for: error) == .validationFailure {
+        FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+        Foundation.exit(2)
+      }
+      exit(withError: error)
+    }
+  }
+}
+
+extension OutputFormat: ExpressibleByArgument {}
+
+struct Status: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Registration, slots, holders and agents of the daemon on this node.",
+    discussion: "In a cluster: kubectl exec -n vaccel-system ds/vaccel-device-plugin -- vaccelctl status")
+
+  @Option(name: .shortAndLong, help: "table (default), wide, json or yaml.")
+  var output: OutputFormat = .table
+
+  @Option(help: "The daemon's status socket (default: $\(StatusClient.socketEnvironment) or \(StatusClient.defaultSocket)).")
+  var socket: String?
+
+  @Argument(help: "Only these resources (e.g. vaccel.org/accel).")
+  var resources: [String] = []
+
+  func run() async throws {
+    let path = socket ?? ProcessInfo.processInfo.environment[StatusClient.socketEnvironment] ?? StatusClient.defaultSocket
+    let status = try await StatusClient(socketPath: path).fetch(resources: resources)
+    print(try StatusFormat.render(status, as: output), terminator: "")
+  }
+}
+
+struct Manifests: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Print the Kubernetes objects that deploy the daemon (kubectl apply -f -).",
+    subcommands: [Render.self, Containerd.self],
+    defaultSubcommand: Render.self)
+
+  struct Options: ParsableArguments {
+    @Option(help: "Namespace of the daemon's objects.")
+    var namespace = ManifestOptions.defaultNamespace
+
+    @Option(help: "The daemon's image.")
+    var image = ManifestOptions.defaultImage
+
+    @Option(help: "Daemon config (version: v1) for the ConfigMap; validated here as the daemon would.")
+    var config: String?
+
+    @Flag(help: "k3s nodes: control-plane tolerations, k3s containerd config for doctor.")
+    var k3s = false
+
+    @Flag(help: "k3s: the daemon writes the RuntimeClasses into the server's auto-deploy folder.")
+    var k3sAutoDeploy = false
+
+    @Option(name: .customLong("runtime-class"), help: "NAME=HANDLER[@RESOURCE], repeatable; replaces the defaults.")
+    var runtimeClasses: [String] = []
+
+    func manifestOptions(only: [String] = []) throws -> ManifestOptions {
+      var options = ManifestOptions()
+      options.namespace = namespace
+      options.image = image
+      options.k3s = k3s || k3sAutoDeploy
+      options.k3sAutoDeploy = k3sAutoDeploy
+      if let config {
+        guard let data = FileManager.default.contents(atPath: config), let text = String(data: data, encoding: .utf8) else {
+          throw CtlError.usage("--config \(config): cannot read it as a UTF-8 text file")
+        }
+        options.configText = text
+        options.configSource = config
+      }
+      if !runtimeClasses.isEmpty {
+        options.runtimeClasses = try runtimeClasses.map { try RuntimeClassSpec(parsing: $0) }
+      }
+      if !only.isEmpty {
+        options.only = Set(try only.map { name in
+          guard let kind = ManifestKind(name: name) else {
+            throw CtlError.usage("--only \(name): not one of \(ManifestKind.allCases.map(\.rawValue).joined(separator: ", "))")
+          }
+          return kind
+        })
+      }
+      return options
+    }
+  }
+
+  struct Render: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "render",
+      abstract: "Namespace, ServiceAccount, ConfigMap, DaemonSet, RuntimeClasses (and example Pods with --only Pod).")
+
+    @OptionGroup var options: Options
+
+    @Option(help: "Only this kind (Namespace, ServiceAccount, ConfigMap, DaemonSet, RuntimeClass, Pod); repeatable.")
+    var only: [String] = []
+
+    func run() throws {
+      print(try ManifestRenderer(options: try options.manifestOptions(only: only)).render(), terminator: "")
+    }
+  }
+
+  struct Containerd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "The containerd runtime entries for the RuntimeClass handlers (config.toml.tmpl and config-v3.toml.tmpl with --k3s).")
+
+    @OptionGroup var options: Options
+
+    func run() throws {
+      let renderer = try ManifestRenderer(options: try options.manifestOptions())
+      print(ContainerdConfig.snippet(handlers: renderer.runtimeClasses.map(\.spec.handler), k3s: options.k3s), terminator: "")
+    }
+  }
+}
+
+struct Doctor: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Check this node for what the daemon needs; one PASS/FAIL line each, exit 1 if any failed.")
+
+  @Option(help: "Daemon config to check against (default: $VACCEL_DP_CONFIG, else \(defaultConfig) if present, else the defaults).")
+  var config: String?
+
+  static let defaultConfig = "/etc/vaccel-device-plugin/config.yaml"
+
+  func run() throws {
+    let environment = ProcessInfo.processInfo.environment
+    var path = config ?? environment[ConfigLoader.Environment.config]
+    if path == nil, FileManager.default.fileExists(atPath: Self.defaultConfig) { path = Self.defaultConfig }
+    let daemonConfig: DaemonConfig
+    do {
+      daemonConfig = try ConfigLoader.load(flags: ConfigOverrides(configPath: path), environment: environment)
+    } catch {
+      throw CtlError.usage("invalid configuration: \(error)")
+    }
+    print("config: \(path ?? "built-in defaults")")
+    let checks = VaccelCtlKit.Doctor(config: daemonConfig).run()
+    print(VaccelCtlKit.Doctor.render(checks), terminator: "")
+    let code = VaccelCtlKit.Doctor.exitCode(checks)
+    if code != 0 { throw ExitCode(code) }
+  }
+}
+
+struct Demo: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Run the real daemon against a built-in kubelet emulation in a temp folder: 3 pods, their agents, a session each, a recycled slot.")
+
+  @Option(help: "The agent binary (default: vaccel-rpc-agent on PATH, else the stand-in built beside vaccelctl).")
+  var agent: String?
+
+  @Flag(help: "Keep the temp folder (sockets, slot folders, checkpoint, agent logs) for a look afterwards.")
+  var keep = false
+
+  func run() async throws {
+    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+    var demo = VaccelCtlKit.Demo(standinBinary: folder + "/vaccel-standin-agent", agentBinary: agent) { line in print(line) }
+    demo.keepFolder = keep
+    let started = ContinuousClock.now
+    let report = try await demo.run()
+    print("demo done in \((ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))): "
+      + "\(report.sessions.count) pods each reached an agent of their own")
+  }
+}

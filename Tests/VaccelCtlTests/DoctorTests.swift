@@ -1,0 +1,74 @@
+import Foundation
+import KubeletEmulation
+import Testing
+import VaccelConfig
+@testable import VaccelCtlKit
+
+@Suite("vaccelctl doctor")
+struct DoctorTests {
+  func config(_ scratch: Scratch, binary: String) -> DaemonConfig {
+    var agent = AgentConfig()
+    agent.binary = binary
+    return DaemonConfig(
+      kubelet: KubeletConfig(devicePluginDir: scratch.sub("dp"), podResourcesSocket: scratch.sub("pr.sock")),
+      runDir: scratch.sub("run"), stateDir: scratch.sub("state"), agent: agent,
+      resources: [
+        ResourceConfig(name: "vaccel.org/accel", agent: agent),
+        ResourceConfig(name: "vaccel.org/accel-fc", agents: .runtime, agent: agent),
+      ])
+  }
+
+  @Test func aReadyNodePassesEveryCheck() async throws {
+    let scratch = try Scratch()
+    defer { scratch.remove() }
+    let kubelet = KubeletEmulator(directory: scratch.sub("dp"))
+    try await kubelet.start()
+    let podResources = PodResourcesEmulator(socketPath: scratch.sub("pr.sock"))
+    try await podResources.start()
+    var doctor = Doctor(config: config(scratch, binary: Repository.built("vaccel-standin-agent")))
+    doctor.k3sDataDir = scratch.sub("no-k3s")
+    let checks = doctor.run()
+    await kubelet.stop()
+    await podResources.stop()
+    let failed = checks.filter { $0.outcome == .fail }
+    #expect(failed.isEmpty, "\(failed)")
+    #expect(Doctor.exitCode(checks) == 0)
+    #expect(checks.contains { $0.name == "agent for vaccel.org/accel: runs" && $0.detail.contains("vaccel-rpc-agent 0.5.0") })
+    #expect(checks.contains { $0.name == "agent for vaccel.org/accel-fc" && $0.outcome == .skip })
+    #expect(checks.contains { $0.name == "k3s" && $0.outcome == .skip })
+    #expect(Doctor.render(checks).hasSuffix("all passed (1 warnings)\n"))  // the daemon is not running
+  }
+
+  @Test func aBareNodeFailsWithReasons() throws {
+    let scratch = try Scratch()
+    defer { scratch.remove() }
+    var doctor = Doctor(config: config(scratch, binary: "/nonexistent/vaccel-rpc-agent"))
+    doctor.k3sDataDir = scratch.sub("no-k3s")
+    let checks = doctor.run()
+    let byName = Dictionary(checks.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    #expect(byName["kubelet device-plugins folder"]?.outcome == .fail)
+    #expect(byName["kubelet registration socket"]?.detail.contains("no such socket") == true)
+    #expect(byName["pod-resources socket"]?.outcome == .fail)
+    #expect(byName["agent for vaccel.org/accel"]?.detail.contains("not found") == true)
+    #expect(byName["runDir"]?.outcome == .pass)  // creatable
+    #expect(Doctor.exitCode(checks) == 1)
+    #expect(Doctor.render(checks).contains("failed"))
+  }
+
+  @Test func k3sContainerdConfigIsFoundAndChecked() throws {
+    let scratch = try Scratch()
+    defer { scratch.remove() }
+    let containerd = scratch.sub("k3s/agent/etc/containerd")
+    try FileManager.default.createDirectory(atPath: containerd, withIntermediateDirectories: true)
+    _ = try scratch.write("k3s/agent/etc/containerd/config.toml", "version = 2\n")
+    var doctor = Doctor(config: config(scratch, binary: "/nonexistent"))
+    doctor.k3sDataDir = scratch.sub("k3s")
+    var checks = doctor.k3s()
+    #expect(checks.map(\.outcome) == [.pass, .warn])
+    #expect(checks[1].detail.contains("no template"))
+    _ = try scratch.write("k3s/agent/etc/containerd/config-v3.toml.tmpl", "{{ template \"base\" . }}\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.kata-qemu]\n")
+    checks = doctor.k3s()
+    #expect(checks[1].outcome == .pass)
+    #expect(checks[1].detail.contains("containerd 2.x template"))
+  }
+}
