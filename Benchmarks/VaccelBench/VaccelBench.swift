@@ -12,7 +12,7 @@ import VaccelRPC
 /// Measures the daemon where it sits on the pod-admission path, each figure against a baseline
 /// taken in the same run on the same machine. Prints a Markdown table for BENCHMARKS.md.
 ///
-///   swift build -c release --product vaccel-bench --product vaccel-standin-agent --product vaccel-device-plugin
+///   swift build -c release   (vaccel-bench, vaccel-standin-agent, vaccel-device-plugin, vaccelctl)
 ///   .build/release/vaccel-bench [iterations]
 @main
 enum VaccelBench {
@@ -25,6 +25,14 @@ enum VaccelBench {
 
   static func main() async throws {
     let iterations = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 200
+    if CommandLine.arguments.dropFirst(3).first == "--only-new" {
+      print("| # | what | median | p99 | baseline (same run) | baseline median | ratio |")
+      print("|---|---|---|---|---|---|---|")
+      try await registration(iterations: max(iterations / 20, 10))
+      try await statusTime(slots: 8, iterations: max(iterations / 10, 20))
+      try await statusTime(slots: 1024, iterations: max(iterations / 10, 20))
+      return
+    }
     print("| # | what | median | p99 | baseline (same run) | baseline median | ratio |")
     print("|---|---|---|---|---|---|---|")
     progress("warm allocate")
@@ -36,6 +44,11 @@ enum VaccelBench {
     try await restartToReady(iterations: max(iterations / 10, 10))
     progress("daemon restart")
     try await daemonRestart(iterations: 5)
+    progress("registration")
+    try await registration(iterations: max(iterations / 20, 10))
+    progress("vaccelctl status")
+    try await statusTime(slots: 8, iterations: max(iterations / 10, 20))
+    try await statusTime(slots: 1024, iterations: max(iterations / 10, 20))
     progress("health propagation")
     try await healthPropagation(iterations: max(iterations / 10, 10))
     progress("idle daemons, 60 s")

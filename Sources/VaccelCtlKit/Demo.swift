@@ -93,7 +93,9 @@ public struct Demo: Sendable {
     let config = DaemonConfig(
       kubelet: KubeletConfig(
         devicePluginDir: root + "/device-plugins", podResourcesSocket: root + "/pod-resources.sock",
-        recheckInterval: .seconds(5), podResourcesInterval: .seconds(1), allocationGrace: .zero),
+        // The emulation lists a holder right after Allocate returns, as the kubelet does; the
+        // grace covers that gap (with none, a poll in between would free the slot at once).
+        recheckInterval: .seconds(5), podResourcesInterval: .seconds(1), allocationGrace: .seconds(2)),
       runDir: root + "/run", stateDir: root + "/state", logLevel: .warning, metricsAddress: "",
       agent: agentConfig,
       resources: [ResourceConfig(name: Self.resource, slots: slots, warm: 1, agent: agentConfig)])
@@ -171,7 +173,7 @@ public struct Demo: Sendable {
     holders.removeValue(forKey: freedID)
     podResources.update(resource, holders)
     print("pod \(freedPod) deleted: waiting for slot \(freedID) to be recycled (old agent pid \(before.map(String.init) ?? "none"))")
-    let after = try await manager.waitForSlot(freedID, timeout: .seconds(15)) { state in
+    let after = try await manager.waitForSlot(freedID, timeout: .seconds(20)) { state in
       !state.allocated && state.agent.pid != before && state.agent.phase != .stopping
     }
     report.freedSlot = freedID
