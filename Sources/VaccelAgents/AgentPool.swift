@@ -72,7 +72,7 @@ public actor AgentPool {
     return SlotAgentContext(
       slotID: id, index: index, listenAddress: listen, probeAddress: probe, folder: folder,
       folderRoot: folder == nil ? nil : runDir, socketPath: socket, logPath: logDirectory.joiningPath("\(id).log"), agent: resource.agent,
-      launcher: launcher, logger: logger)
+      access: resource.endpoint, launcher: launcher, logger: logger)
   }
 
   /// The pool's background work until cancelled: node checks every `nodeCheckInterval`

@@ -20,6 +20,8 @@ public struct SlotAgentContext: Sendable {
   public var socketPath: String?
   public var logPath: String
   public var agent: AgentConfig
+  /// Owner and mode of the slot folder and agent socket (unix transport).
+  public var access = EndpointAccess()
   public var launcher: any ProcessLaunching
   public var logger: Logger
   public var onEvent: @Sendable (AgentEvent) -> Void = { _ in }
@@ -260,8 +262,12 @@ public actor SlotAgent {
       do {
         try Directories.create(root)
         try Directories.create(String(folder.dropFirst(root.count)), beneath: root)
+        // The resource's folder is traversable, not listable: a pod sees only its own slot.
+        let parent = String(folder[..<(folder.lastIndex(of: "/") ?? folder.endIndex)])
+        try FileAccess.set(parent, type: S_IFDIR, uid: nil, gid: nil, mode: 0o711)
+        try FileAccess.set(folder, type: S_IFDIR, uid: context.access.uid, gid: context.access.gid, mode: context.access.folderMode)
       } catch {
-        throw .launch("cannot create the slot folder: \(error)")
+        throw .launch("cannot prepare the slot folder: \(error)")
       }
     }
     let arguments = context.agent.args.map {
@@ -298,7 +304,18 @@ public actor SlotAgent {
       }
       do {
         try await probe.check(context.probeAddress)
-        if running.exitStatus == nil { return .ready }
+        if running.exitStatus == nil {
+          // Only now is the socket there to be given its owner and mode (the agent binds it
+          // root-owned, not writable by others, so nobody else could connect before this).
+          if let socket = context.socketPath {
+            do {
+              try FileAccess.set(socket, type: S_IFSOCK, uid: context.access.uid, gid: context.access.gid, mode: context.access.mode)
+            } catch {
+              return .failed("cannot set the agent socket's owner and mode: \(error)")
+            }
+          }
+          return .ready
+        }
       } catch {
         lastProbeError = "\(error)"
       }

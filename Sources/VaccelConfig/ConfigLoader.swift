@@ -134,7 +134,7 @@ public enum ConfigLoader {
     if var status = try root.mapping("status") {
       if let value = try status.string("socket") { config.status.socket = value; mark("status.socket") }
       if let text = try status.string("mode") {
-        guard text.count <= 4, let mode = UInt32(text, radix: 8), mode <= 0o777 else {
+        guard let mode = parseMode(text) else {
           throw status.error(status.child("mode"), "'\(text)' is not an octal permission such as \"0600\" or \"0660\"")
         }
         config.status.mode = mode
@@ -191,6 +191,23 @@ public enum ConfigLoader {
     if let value = try entry.string("nodeIP") { resource.nodeIP = value }
     if let value = try entry.choice("agents", as: AgentManagement.self) { resource.agents = value }
     if let value = try entry.int("warm") { resource.warm = value }
+    if var endpoint = try entry.mapping("endpoint") {
+      if let value = try endpoint.int("uid") {
+        guard (0...Int(Int32.max)).contains(value) else { throw endpoint.error(endpoint.child("uid"), "\(value) is not a numeric user id") }
+        resource.endpoint.uid = UInt32(value)
+      }
+      if let value = try endpoint.int("gid") {
+        guard (0...Int(Int32.max)).contains(value) else { throw endpoint.error(endpoint.child("gid"), "\(value) is not a numeric group id") }
+        resource.endpoint.gid = UInt32(value)
+      }
+      if let text = try endpoint.string("mode") {
+        guard let mode = parseMode(text), mode & 0o600 == 0o600 else {
+          throw endpoint.error(endpoint.child("mode"), "'\(text)' is not an octal socket mode with owner rw, such as \"0660\"")
+        }
+        resource.endpoint.mode = mode
+      }
+      try endpoint.rejectUnknownKeys()
+    }
     var probeSet = false
     if var overrides = try entry.mapping("agent") {
       probeSet = overrides.keys.contains("probe")
@@ -228,6 +245,12 @@ public enum ConfigLoader {
     if let value = try reader.duration("nodeCheckInterval") { agent.nodeCheckInterval = value }
     try reader.rejectUnknownKeys()
     return agent
+  }
+
+  /// "0660" or "660": permission bits only.
+  static func parseMode(_ text: String) -> UInt32? {
+    guard (3...4).contains(text.count), let mode = UInt32(text, radix: 8), mode <= 0o777 else { return nil }
+    return mode
   }
 
   private static func parseLogLevel(_ text: String, error: (String) -> ConfigError) throws(ConfigError) -> Logger.Level {

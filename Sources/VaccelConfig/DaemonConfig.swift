@@ -46,6 +46,26 @@ public struct DaemonConfig: Sendable, Equatable {
   }
 }
 
+/// Who may connect to a slot's agent socket. Root only by default (mode 0660, root:root); a
+/// uid/gid lets pods that run as that user or group connect, and nobody else.
+public struct EndpointAccess: Sendable, Equatable {
+  public var uid: UInt32?
+  public var gid: UInt32?
+  /// The socket's mode; the slot folder gets owner rwx and x for whoever the socket admits.
+  public var mode: UInt32
+
+  public init(uid: UInt32? = nil, gid: UInt32? = nil, mode: UInt32 = 0o660) {
+    self.uid = uid
+    self.gid = gid
+    self.mode = mode
+  }
+
+  /// Traversable (not listable) for exactly the classes the socket admits.
+  public var folderMode: UInt32 {
+    0o700 | (mode & 0o060 != 0 ? 0o010 : 0) | (mode & 0o006 != 0 ? 0o001 : 0)
+  }
+}
+
 /// The status socket: root-only by default; a group and mode open it to an operator group.
 public struct StatusConfig: Sendable, Equatable {
   public static let socketName = "device-plugin.sock"
@@ -137,6 +157,8 @@ public struct ResourceConfig: Sendable, Equatable {
   public var warm: Int
   /// This resource's agent settings (the global `agent:` with this resource's overrides).
   public var agent: AgentConfig
+  /// Owner and mode of each slot's folder and agent socket (unix transport).
+  public var endpoint = EndpointAccess()
 
   public init(
     name: String = "vaccel.org/accel",
