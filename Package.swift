@@ -177,6 +177,17 @@ let package = Package(
       ],
       path: "Benchmarks/VaccelBench"
     ),
+    // The chaos soak (RELIABILITY.md): .build/debug/vaccel-chaos --short, or the long run.
+    .executableTarget(
+      name: "vaccel-chaos",
+      dependencies: [
+        "DevicePlugin", "KubeletEmulation", "VaccelAgents", "VaccelCtlKit", "VaccelRPC", "VaccelAgentAPI",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Chaos/VaccelChaos"
+    ),
     .testTarget(
       name: "VaccelCtlTests",
       dependencies: ["VaccelCtlKit", "VaccelManifests", "StatusAPI", "VaccelConfig", "DevicePlugin", "KubeletEmulation", .product(name: "Yams", package: "Yams")],

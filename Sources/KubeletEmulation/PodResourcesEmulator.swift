@@ -1,5 +1,5 @@
 import Foundation
-import GRPCCore
+public import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import KubeletAPI
 
@@ -20,6 +20,7 @@ public struct PodContainer: Sendable, Hashable {
 public final class PodResourcesEmulator: @unchecked Sendable {
   private let lock = NSLock()
   private var held: [(resource: String, id: String, holder: PodContainer)] = []
+  private var failure: RPCError?
   private var task: Task<Void, any Error>?
   private var server: GRPCServer<HTTP2ServerTransport.Posix>?
   public let socketPath: String
@@ -33,6 +34,12 @@ public final class PodResourcesEmulator: @unchecked Sendable {
     lock.withLock {
       held = devices.map { (resource, $0.key, $0.value) }
     }
+  }
+
+  /// Every `List` fails with `error` until cleared with nil (the kubelet rate-limits with
+  /// RESOURCE_EXHAUSTED, and is UNAVAILABLE while it restarts).
+  public func fail(with error: RPCError?) {
+    lock.withLock { failure = error }
   }
 
   /// Replaces one resource's holders, keeping the others'.
@@ -61,6 +68,8 @@ public final class PodResourcesEmulator: @unchecked Sendable {
     _ = await task?.result
     deadline.cancel()
   }
+
+  fileprivate var currentFailure: RPCError? { lock.withLock { failure } }
 
   fileprivate var response: V1_ListPodResourcesResponse {
     let held = lock.withLock { self.held }
@@ -95,7 +104,8 @@ public final class PodResourcesEmulator: @unchecked Sendable {
     let owner: PodResourcesEmulator
 
     func list(request: V1_ListPodResourcesRequest, context: ServerContext) async throws -> V1_ListPodResourcesResponse {
-      owner.response
+      if let failure = owner.currentFailure { throw failure }
+      return owner.response
     }
 
     func getAllocatableResources(request: V1_AllocatableResourcesRequest, context: ServerContext) async throws

@@ -38,6 +38,10 @@ public actor SlotAgent {
   private var process: MonitoredProcess?
   private var supervisor: Task<Void, Never>?
   private var readyWaiters: [UUID: CheckedContinuation<Void, any Error>] = [:]
+  /// Serializes hand-out, recycle and stop, which all suspend (stopping an agent takes time):
+  /// an actor runs one piece at a time, but its methods interleave at every `await`.
+  private var lifecycleHeld = false
+  private var lifecycleWaiters: [CheckedContinuation<Void, Never>] = []
   /// The back-off wait in progress; cancelling it restarts the agent at once.
   private var backoffTimer: Task<Void, any Error>?
   private let log: AgentLog
@@ -95,21 +99,31 @@ public actor SlotAgent {
 
   /// Makes sure an agent runs here and waits until it is ready (PreStartContainer, warm pool).
   public func ensureReady(within deadline: Duration) async throws(AgentError) {
-    status.wanted = true
-    guard install != nil else {
-      publish()
-      throw .nodeCheck(status.lastError ?? "the node cannot run agents")
-    }
-    ensureSupervisor()
-    publish()
+    await acquireLifecycle()
+    let started = startLocked()
+    releaseLifecycle()
+    try started.get()
     guard status.phase != .ready else { return }
-    // A container is about to start: do not make it wait out a restart back-off.
-    backoffTimer?.cancel()
     try await waitUntilReady(within: deadline)
   }
 
+  private func startLocked() -> Result<Void, AgentError> {
+    status.wanted = true
+    guard install != nil else {
+      publish()
+      return .failure(.nodeCheck(status.lastError ?? "the node cannot run agents"))
+    }
+    ensureSupervisor()
+    publish()
+    // A container is about to start: do not make it wait out a restart back-off.
+    if status.phase != .ready { backoffTimer?.cancel() }
+    return .success(())
+  }
+
   /// Starts an agent without waiting for it (the warm pool).
-  public func keepWarm() {
+  public func keepWarm() async {
+    await acquireLifecycle()
+    defer { releaseLifecycle() }
     guard !status.wanted, install != nil else { return }
     status.wanted = true
     ensureSupervisor()
@@ -117,24 +131,56 @@ public actor SlotAgent {
   }
 
   /// Hands the slot's agent to a new holder: a fresh process that never served anyone.
+  /// Lifecycle changes (hand-out, recycle, stop) run one at a time: a hand-out that arrives
+  /// while the previous holder's recycle is stopping the agent waits for it, then starts anew.
   public func handOut(within deadline: Duration) async throws(AgentError) {
+    await acquireLifecycle()
     if status.handedOut {
-      await recycle(keepRunning: true)
+      await recycleLocked(keepRunning: true)
     }
-    try await ensureReady(within: deadline)
-    status.handedOut = true
-    status.generation += 1
-    publish()
+    let started = startLocked()
+    if case .success = started {
+      status.handedOut = true
+      status.generation += 1
+      publish()
+    }
+    releaseLifecycle()
+    try started.get()
+    guard status.phase != .ready else { return }
+    try await waitUntilReady(within: deadline)
   }
 
   /// Stops the agent, wipes the slot folder, and starts a fresh one if `keepRunning`.
   public func recycle(keepRunning: Bool) async {
-    await stop()
+    await acquireLifecycle()
+    await recycleLocked(keepRunning: keepRunning)
+    releaseLifecycle()
+  }
+
+  private func recycleLocked(keepRunning: Bool) async {
+    await stopLocked()
     wipeFolder()
     status.handedOut = false
     status.wanted = keepRunning
     if keepRunning && install != nil { ensureSupervisor() }
     publish()
+  }
+
+  private func acquireLifecycle() async {
+    guard lifecycleHeld else {
+      lifecycleHeld = true
+      return
+    }
+    await withCheckedContinuation { lifecycleWaiters.append($0) }
+  }
+
+  /// Hands the lifecycle to the next waiter in order (it stays held), or frees it.
+  private func releaseLifecycle() {
+    if lifecycleWaiters.isEmpty {
+      lifecycleHeld = false
+    } else {
+      lifecycleWaiters.removeFirst().resume()
+    }
   }
 
   /// Takes over an agent a previous daemon instance left running for a holder.
@@ -153,6 +199,12 @@ public actor SlotAgent {
 
   /// Stops the agent (SIGTERM, grace period, SIGKILL) and supervision.
   public func stop() async {
+    await acquireLifecycle()
+    await stopLocked()
+    releaseLifecycle()
+  }
+
+  private func stopLocked() async {
     status.wanted = false
     supervisor?.cancel()
     if let process {
@@ -220,8 +272,11 @@ public actor SlotAgent {
           try await Task.sleep(for: resetAfter)
           await self.markStable(running.pid)
         }
+        let liveness = Task { await self.watchLiveness(of: running) }
         let exit = await running.waitForExit()
         stable.cancel()
+        liveness.cancel()
+        let unresponsive = await liveness.value
         let explanation = forwardLogs()
         process = nil
         status.pid = nil
@@ -229,7 +284,8 @@ public actor SlotAgent {
         context.onEvent(.exited(exit, restarting: true))
         status.restarts += 1
         status.down = true
-        status.lastError = "agent exited: \(exit)" + (explanation.map { ": \($0)" } ?? "")
+        status.lastError = (unresponsive ? "agent stopped answering its probe and was killed" : "agent exited: \(exit)")
+          + (explanation.map { ": \($0)" } ?? "")
         logger.warning("agent exited; restarting", metadata: ["status": "\(exit)"])
         guard await backOff(ranFor: ContinuousClock.now - started) else { return }
       case .failed(let why):
@@ -247,6 +303,29 @@ public actor SlotAgent {
         return
       }
     }
+  }
+
+  /// Probes a ready agent every `liveness.interval`; after `liveness.failures` misses in a row
+  /// (a hung agent: alive, socket accepting, no answers) it is SIGKILLed, which the supervisor
+  /// treats as a crash. Returns whether it killed the agent.
+  private func watchLiveness(of running: MonitoredProcess) async -> Bool {
+    let interval = context.agent.livenessInterval
+    guard interval > .zero, context.agent.probe != .process else { return false }
+    var misses = 0
+    while (try? await Task.sleep(for: interval)) != nil, running.exitStatus == nil {
+      do {
+        try await probe.check(context.probeAddress)
+        misses = 0
+      } catch {
+        misses += 1
+        logger.warning("agent did not answer its liveness probe", metadata: ["pid": "\(running.pid)", "misses": "\(misses)", "error": "\(error)"])
+        if misses >= context.agent.livenessFailures, !Task.isCancelled {
+          _ = running.signal(SIGKILL)
+          return true
+        }
+      }
+    }
+    return false
   }
 
   private func markStable(_ pid: Int32) {

@@ -29,6 +29,10 @@ public struct AgentConfig: Sendable, Equatable {
   public var vsockListenCID: Int64
   /// How often the node checks (agent binary, plugins) run again.
   public var nodeCheckInterval: Duration
+  /// A ready agent is probed this often; zero turns it off (and `probe: process` never does).
+  public var livenessInterval: Duration
+  /// Probes failed in a row before an unresponsive (hung) agent is killed and restarted.
+  public var livenessFailures: Int
 
   public init(
     binary: String = "vaccel-rpc-agent",
@@ -46,7 +50,9 @@ public struct AgentConfig: Sendable, Equatable {
     restartBackoffReset: Duration = .seconds(60),
     logMaxBytes: Int = 1 << 20,
     vsockListenCID: Int64 = -1,
-    nodeCheckInterval: Duration = .seconds(10)
+    nodeCheckInterval: Duration = .seconds(10),
+    livenessInterval: Duration = .seconds(10),
+    livenessFailures: Int = 3
   ) {
     self.binary = binary
     self.args = args
@@ -64,6 +70,8 @@ public struct AgentConfig: Sendable, Equatable {
     self.logMaxBytes = logMaxBytes
     self.vsockListenCID = vsockListenCID
     self.nodeCheckInterval = nodeCheckInterval
+    self.livenessInterval = livenessInterval
+    self.livenessFailures = livenessFailures
   }
 
   public static let addressPlaceholder = "{address}"

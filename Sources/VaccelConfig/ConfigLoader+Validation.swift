@@ -26,6 +26,10 @@ extension ConfigLoader {
       throw fail("\(field).restartBackoff.max", "must not be shorter than restartBackoff.initial")
     }
     guard agent.logMaxBytes >= 4096 else { throw fail("\(field).logMaxBytes", "must be at least 4096") }
+    guard agent.livenessInterval >= .zero else { throw fail("\(field).liveness.interval", "must not be negative (0s turns it off)") }
+    guard (1...100).contains(agent.livenessFailures) else {
+      throw fail("\(field).liveness.failures", "\(agent.livenessFailures) is out of range; use 1 to 100")
+    }
     guard agent.nodeCheckInterval >= .seconds(1) else {
       throw fail("\(field).nodeCheckInterval", "must be at least 1s")
     }

@@ -243,6 +243,11 @@ public enum ConfigLoader {
     if let value = try reader.int("logMaxBytes") { agent.logMaxBytes = value }
     if let value = try reader.int("vsockListenCID") { agent.vsockListenCID = Int64(value) }
     if let value = try reader.duration("nodeCheckInterval") { agent.nodeCheckInterval = value }
+    if var liveness = try reader.mapping("liveness") {
+      if let value = try liveness.duration("interval") { agent.livenessInterval = value }
+      if let value = try liveness.int("failures") { agent.livenessFailures = value }
+      try liveness.rejectUnknownKeys()
+    }
     try reader.rejectUnknownKeys()
     return agent
   }

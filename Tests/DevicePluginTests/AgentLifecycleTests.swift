@@ -73,6 +73,69 @@ struct AgentLifecycleTests {
     }
   }
 
+  /// The kubelet reuses a device the moment its pod is gone, while the daemon is still
+  /// recycling it for that pod's removal: the new holder must get a fresh agent, not an error.
+  @Test func anAllocationDuringTheRecycleOfTheSameSlotGetsAFreshAgent() async throws {
+    let podResources = FakePodResources()
+    try await DaemonHarness.using(try await start({
+      $0.resources[0].agent.stopGracePeriod = .seconds(2)
+      $0.resources[0].agent.readyTimeout = .seconds(3)  // the bug this guards against showed as a wait
+    }, podResources: podResources)) { harness in
+      for round in 0..<10 {
+        _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+        let first = try await pid(harness, "accel-0")
+        podResources.set(harness.resource, [:])  // the pod is gone...
+        async let freed: Void = harness.daemon.podResources.pollOnce()
+        async let next = harness.kubelet.allocate(harness.resource, [["accel-0"]])  // ...and its device reused
+        _ = try await (freed, next)
+        let second = try await pid(harness, "accel-0")
+        #expect(second != first, "round \(round): the new holder got the old agent")
+        podResources.set(harness.resource, ["accel-0": Holder(namespace: "default", pod: "p\(round)", container: "c")])
+        try await harness.daemon.podResources.pollOnce()
+        podResources.set(harness.resource, [:])
+        try await harness.daemon.podResources.pollOnce()
+        _ = try await harness.manager.waitForSlot("accel-0", timeout: Self.timeout) { !$0.allocated && $0.agent.phase == .stopped }
+      }
+    }
+  }
+
+  @Test func aHungAgentIsFoundByItsLivenessProbeAndReplaced() async throws {
+    try await DaemonHarness.using(try await start {
+      $0.resources[0].agent.livenessInterval = .milliseconds(100)
+      $0.resources[0].agent.livenessFailures = 2
+      $0.resources[0].agent.probeTimeout = .milliseconds(200)
+    }) { harness in
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
+      let first = try await pid(harness, "accel-3")
+      kill(first, SIGSTOP)  // alive, its socket still accepting, never answering
+      let state = try await harness.manager.waitForSlot("accel-3", timeout: Self.timeout) {
+        $0.agent.phase == .ready && $0.agent.pid != first
+      }
+      #expect(state.agent.restarts == 1)
+      #expect(state.agent.lastError?.contains("stopped answering") == true, "\(state.agent.lastError ?? "")")
+      #expect(ProcessInfoReader.state(of: first) == nil, "the hung agent was killed and reaped")
+    }
+  }
+
+  @Test func livenessProbingCanBeTurnedOff() async throws {
+    try await DaemonHarness.using(try await start {
+      $0.resources[0].agent.livenessInterval = .zero
+      $0.resources[0].agent.probeTimeout = .milliseconds(200)
+    }) { harness in
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-4"]])
+      let first = try await pid(harness, "accel-4")
+      kill(first, SIGSTOP)
+      defer { kill(first, SIGCONT) }
+      // Nothing to wait for but time: with probing off the daemon has no event to act on.
+      // A crash (SIGKILL on another slot) shows the daemon is otherwise awake.
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-5"]])
+      let other = try await pid(harness, "accel-5")
+      kill(other, SIGKILL)
+      _ = try await harness.manager.waitForSlot("accel-5", timeout: Self.timeout) { $0.agent.phase == .ready && $0.agent.pid != other }
+      #expect(await harness.manager.slotStates[4].agent.pid == first, "a hung agent is left alone when liveness is off")
+    }
+  }
+
   @Test func aCrashLoopIsUnhealthyWithGrowingBackoff() async throws {
     try await DaemonHarness.using(try await start {
       $0.resources[0].agent.env["STANDIN_EXIT_AFTER_MS"] = "150"

@@ -159,6 +159,8 @@ struct ConfigLoaderTests {
     ("version: v1\nresources: [{name: vaccel.org/a, endpoint: {uid: -1}}]\n", "resources[0].endpoint.uid", "user id"),
     ("version: v1\nresources: [{name: vaccel.org/a, endpoint: {gid: x}}]\n", "resources[0].endpoint.gid", "whole number"),
     ("version: v1\nresources: [{name: vaccel.org/a, endpoint: {owner: 1}}]\n", "resources[0].endpoint.owner", "unknown key"),
+    ("version: v1\nagent: {liveness: {failures: 0}}\n", "agent.liveness.failures", "out of range"),
+    ("version: v1\nagent: {liveness: {interval: often}}\n", "agent.liveness.interval", "duration"),
     ("version: v1\nkubelet: {recheckInterval: soon}\n", "kubelet.recheckInterval", "duration"),
     ("version: v1\nkubelet: {recheckInterval: 500ms}\n", "kubelet.recheckInterval", "at least 1s"),
     ("version: v1\nkubelet: {podResourcesSocket: /\(String(repeating: "p", count: 110))}\n", "kubelet.podResourcesSocket", "103"),
