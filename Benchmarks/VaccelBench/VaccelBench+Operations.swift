@@ -44,8 +44,8 @@ extension VaccelBench {
       daemon.waitUntilExit()
       await kubelet.stop()
     }
-    row(3, "daemon exec → registered, \(slots) slots healthy", start, "`vaccel-device-plugin --version` exec to exit", startBaseline)
-    row(3, "kubelet restart → registered again", restart, "the kubelet emulation's own restart", restartBaseline)
+    row("3", "daemon exec → registered, \(slots) slots healthy", start, "`vaccel-device-plugin --version` exec to exit", startBaseline)
+    row("3", "kubelet restart → registered again", restart, "the kubelet emulation's own restart", restartBaseline)
   }
 
   /// 6. `vaccelctl status` as an operator runs it (a new process each time) against a daemon
@@ -65,7 +65,7 @@ extension VaccelBench {
         rpc.add(.now - begin)
       }
     }
-    row(6, "`vaccelctl status` wall time, \(slots) slots", wall, "`vaccelctl --version` exec to exit", baseline)
-    row(6, "status RPC alone (in-process client), \(slots) slots", rpc, "—", Sample())
+    row("6", "`vaccelctl status` wall time, \(slots) slots", wall, "`vaccelctl --version` exec to exit", baseline)
+    row("6", "status RPC alone (in-process client), \(slots) slots", rpc, "—", Sample())
   }
 }

@@ -25,14 +25,6 @@ enum VaccelBench {
 
   static func main() async throws {
     let iterations = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 200
-    if CommandLine.arguments.dropFirst(3).first == "--only-new" {
-      print("| # | what | median | p99 | baseline (same run) | baseline median | ratio |")
-      print("|---|---|---|---|---|---|---|")
-      try await registration(iterations: max(iterations / 20, 10))
-      try await statusTime(slots: 8, iterations: max(iterations / 10, 20))
-      try await statusTime(slots: 1024, iterations: max(iterations / 10, 20))
-      return
-    }
     print("| # | what | median | p99 | baseline (same run) | baseline median | ratio |")
     print("|---|---|---|---|---|---|---|")
     progress("warm allocate")
@@ -122,7 +114,7 @@ enum VaccelBench {
         try await daemon.podResources.pollOnce()
       }
     }
-    row(1, "Allocate, warm agent, \(slots) slots", allocate, "unary gRPC round trip, same socket", baseline)
+    row("1", "Allocate, warm agent, \(slots) slots", allocate, "unary gRPC round trip, same socket", baseline)
   }
 
   /// 2. Allocate that must start an agent vs the stand-in's own exec-to-ready time.
@@ -139,7 +131,7 @@ enum VaccelBench {
         _ = try await daemon.managers[0].waitForSlot("accel-\(n % 4)", timeout: .seconds(30)) { $0.agent.phase == .stopped }
       }
     }
-    row(2, "Allocate, agent started on demand", allocate, "stand-in exec → ready line", baseline)
+    row("2", "Allocate, agent started on demand", allocate, "stand-in exec → ready line", baseline)
   }
 
   /// The stand-in alone: exec until it prints its ready line (its socket accepts by then).
@@ -165,7 +157,7 @@ enum VaccelBench {
     return elapsed
   }
 
-  /// 3. An agent killed with SIGKILL until its slot is ready again.
+  /// 2+. An agent killed with SIGKILL until its slot is ready again.
   static func restartToReady(iterations: Int) async throws {
     var restart = Sample()
     var baseline = Sample()
@@ -185,10 +177,10 @@ enum VaccelBench {
         _ = try await manager.waitForSlot("accel-0", timeout: .seconds(120)) { $0.agent.consecutiveFailures == 0 }
       }
     }
-    row(3, "agent SIGKILL → ready again", restart, "stand-in exec → ready line", baseline)
+    row("2+", "agent SIGKILL → ready again", restart, "stand-in exec → ready line", baseline)
   }
 
-  /// 5. The daemon SIGKILLed together with a held slot's agent, then started again: until a
+  /// 3+. The daemon SIGKILLed together with a held slot's agent, then started again: until a
   /// ttrpc session works on that slot's socket. Baseline: the daemon's start until it serves.
   static func daemonRestart(iterations: Int) async throws {
     let directory = try makeDirectory()
@@ -231,7 +223,7 @@ enum VaccelBench {
       again.waitUntilExit()
       try? FileManager.default.removeItem(atPath: directory + "/state/checkpoint.json")
     }
-    row(5, "daemon SIGKILL → restart → held slot serves a session", restart, "daemon start → plugin socket served", baseline)
+    row("3+", "daemon SIGKILL → restart → held slot serves a session", restart, "daemon start → plugin socket served", baseline)
   }
 
   static func sessionWorks(_ socket: String) async throws -> Bool {
@@ -275,7 +267,7 @@ enum VaccelBench {
     }
   }
 
-  /// 6. An agent killed until ListAndWatch says Unhealthy, and its restart until it says
+  /// 4. An agent killed until ListAndWatch says Unhealthy, and its restart until it says
   /// Healthy again, as a kubelet holding the stream sees it.
   static func healthPropagation(iterations: Int) async throws {
     var down = Sample()
@@ -307,11 +299,11 @@ enum VaccelBench {
       }
       stream.cancel()
     }
-    row(6, "agent SIGKILL → Unhealthy in ListAndWatch", down, "—", Sample())
-    row(6, "… → Healthy again in ListAndWatch", up, "—", Sample())
+    row("4", "agent SIGKILL → Unhealthy in ListAndWatch", down, "—", Sample())
+    row("4", "… → Healthy again in ListAndWatch", up, "—", Sample())
   }
 
-  /// 7. Idle daemons (agents not counted) side by side: RSS, and CPU over `seconds`.
+  /// 5. Idle daemons (agents not counted) side by side: RSS, and CPU over `seconds`.
   static func idle(slots: [Int], seconds: Int) async throws {
     var daemons: [(Int, Process, String)] = []
     for count in slots {
@@ -330,7 +322,7 @@ enum VaccelBench {
       process.terminate()
       process.waitUntilExit()
       try? FileManager.default.removeItem(atPath: directory)
-      print("| 7 | daemon idle \(seconds) s, \(count) slots | RSS \(String(format: "%.1f MB", rss)) | CPU \(String(format: "%.2f%%", cpu)) of a core | | | |")
+      print("| 5 | daemon idle \(seconds) s, \(count) slots | RSS \(String(format: "%.1f MB", rss)) | CPU \(String(format: "%.2f%%", cpu)) of a core | | | |")
     }
   }
 
@@ -348,7 +340,7 @@ enum VaccelBench {
     return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
   }
 
-  static func row(_ number: Int, _ what: String, _ sample: Sample, _ baselineName: String, _ baseline: Sample) {
+  static func row(_ number: String, _ what: String, _ sample: Sample, _ baselineName: String, _ baseline: Sample) {
     let base = baseline.values.isEmpty ? "—" : ms(baseline.median)
     let ratio = baseline.values.isEmpty ? "—" : ratio(sample.median, baseline.median)
     print("| \(number) | \(what) (n=\(sample.values.count)) | \(ms(sample.median)) | \(ms(sample.p99)) | \(baselineName) | \(base) | \(ratio) |")

@@ -24,13 +24,14 @@ public enum FileAccess {
     guard info.st_mode & S_IFMT == expected else {
       throw FileSystemError(operation: "set owner and mode (not the expected file type, left alone)", path: path, errno: EPERM)
     }
+    // Mode first: once the file belongs to another user, changing its mode would need CAP_FOWNER.
+    guard chmod("/proc/self/fd/\(fd)", mode_t(mode)) == 0 else {
+      throw FileSystemError(operation: "chmod", path: path, errno: errno)
+    }
     if uid != nil || gid != nil {
       guard fchownat(fd, "", uid ?? UInt32.max, gid ?? UInt32.max, emptyPath) == 0 else {
         throw FileSystemError(operation: "chown", path: path, errno: errno)
       }
-    }
-    guard chmod("/proc/self/fd/\(fd)", mode_t(mode)) == 0 else {
-      throw FileSystemError(operation: "chmod", path: path, errno: errno)
     }
   }
 }

@@ -33,7 +33,7 @@ public struct Doctor: Sendable {
     self.searchPath = searchPath
   }
 
-  public func run() -> [Check] {
+  public func run() async -> [Check] {
     var checks: [Check] = []
     let kubelet = config.kubelet
     checks.append(folder("kubelet device-plugins folder", kubelet.devicePluginDir))
@@ -42,7 +42,7 @@ public struct Doctor: Sendable {
     checks.append(writable("runDir", config.runDir))
     checks.append(writable("stateDir", config.stateDir))
     for resource in config.resources {
-      checks += agentChecks(resource)
+      checks += await agentChecks(resource)
     }
     if config.resources.contains(where: { $0.transport == .vsock }) {
       checks.append(vsock())
@@ -102,7 +102,7 @@ public struct Doctor: Sendable {
     return Check(name: name, outcome: .pass, detail: probe == path ? "\(path) is writable" : "\(path) can be created in \(probe)")
   }
 
-  func agentChecks(_ resource: ResourceConfig) -> [Check] {
+  func agentChecks(_ resource: ResourceConfig) async -> [Check] {
     let name = "agent for \(resource.name)"
     guard resource.agents == .managed else {
       return [Check(name: name, outcome: .skip, detail: "agents: runtime (the sandbox runtime starts them)")]
@@ -115,12 +115,12 @@ public struct Doctor: Sendable {
     let plugins = resource.agent.plugins.isEmpty ? "no plugins configured" : "plugins \(resource.agent.plugins.joined(separator: ", ")) found"
     return [
       Check(name: "\(name): install", outcome: .pass, detail: "\(install.executable); \(plugins)"),
-      runs(install.executable, agent: resource.agent, name: "\(name): runs"),
+      await runs(install.executable, agent: resource.agent, name: "\(name): runs"),
     ]
   }
 
   /// `<agent> --version` exits 0 within 5 s, with the library path the daemon gives it.
-  func runs(_ executable: String, agent: AgentConfig, name: String) -> Check {
+  func runs(_ executable: String, agent: AgentConfig, name: String) async -> Check {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = ["--version"]
@@ -130,16 +130,24 @@ public struct Doctor: Sendable {
     let output = Pipe()
     process.standardOutput = output
     process.standardError = output
-    let done = DispatchSemaphore(value: 0)
-    process.terminationHandler = { _ in done.signal() }
-    do {
-      try process.run()
-    } catch {
-      return Check(name: name, outcome: .fail, detail: "cannot start \(executable): \(error.localizedDescription)")
+    let exited: Bool? = await withCheckedContinuation { continuation in
+      let once = Once(continuation)
+      process.terminationHandler = { _ in once.resume(true) }
+      do {
+        try process.run()
+      } catch {
+        once.resume(nil)
+        return
+      }
+      DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
+        if process.isRunning { process.terminate() }
+        once.resume(false)
+      }
     }
-    if done.wait(timeout: .now() + 5) == .timedOut {
-      process.terminate()
-      return Check(name: name, outcome: .fail, detail: "\(executable) --version did not finish within 5s")
+    switch exited {
+    case nil: return Check(name: name, outcome: .fail, detail: "cannot start \(executable)")
+    case false?: return Check(name: name, outcome: .fail, detail: "\(executable) --version did not finish within 5s")
+    case true?: break
     }
     let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
       .split(separator: "\n").first.map(String.init) ?? ""
@@ -184,5 +192,21 @@ public struct Doctor: Sendable {
       name: "k3s containerd config", outcome: configured == nil || !registered ? .warn : .pass,
       detail: detail + (configured != nil && !registered ? "; no kata runtime handlers in it (VM-sandboxed pods will not start)" : "")))
     return checks
+  }
+}
+
+/// Resumes a continuation at most once, whichever of several callbacks comes first.
+private final class Once<T: Sendable>: @unchecked Sendable {
+  private let lock = NSLock()
+  private var continuation: CheckedContinuation<T, Never>?
+
+  init(_ continuation: CheckedContinuation<T, Never>) { self.continuation = continuation }
+
+  func resume(_ value: T) {
+    let pending: CheckedContinuation<T, Never>? = lock.withLock {
+      defer { continuation = nil }
+      return continuation
+    }
+    pending?.resume(returning: value)
   }
 }

@@ -21,8 +21,10 @@ extension ManifestRenderer {
       ]
     }
     let (volumes, mounts) = hostVolumes()
-    // chown of the status socket to status.group needs CAP_CHOWN; nothing else needs a capability.
-    let added = config.status.group == nil ? nil : ["CHOWN"]
+    // Giving the status socket a group, or agent sockets an owner or group, needs CAP_CHOWN;
+    // nothing else the daemon does needs a capability.
+    let chowns = config.status.group != nil || config.resources.contains { $0.endpoint.uid != nil || $0.endpoint.gid != nil }
+    let added = chowns ? ["CHOWN"] : nil
     let container = Container(
       name: Self.appName, image: options.image, imagePullPolicy: "IfNotPresent",
       args: ["--config", Self.configMountPath + "/" + Self.configKey],

@@ -142,7 +142,7 @@ struct Manifests: ParsableCommand {
   }
 }
 
-struct Doctor: ParsableCommand {
+struct Doctor: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Check this node for what the daemon needs; one PASS/FAIL line each, exit 1 if any failed.")
 
@@ -151,7 +151,7 @@ struct Doctor: ParsableCommand {
 
   static let defaultConfig = "/etc/vaccel-device-plugin/config.yaml"
 
-  func run() throws {
+  func run() async throws {
     let environment = ProcessInfo.processInfo.environment
     var path = config ?? environment[ConfigLoader.Environment.config]
     if path == nil, FileManager.default.fileExists(atPath: Self.defaultConfig) { path = Self.defaultConfig }
@@ -162,7 +162,7 @@ struct Doctor: ParsableCommand {
       throw CtlError.usage("invalid configuration: \(error)")
     }
     print("config: \(path ?? "built-in defaults")")
-    let checks = VaccelCtlKit.Doctor(config: daemonConfig).run()
+    let checks = await VaccelCtlKit.Doctor(config: daemonConfig).run()
     print(VaccelCtlKit.Doctor.render(checks), terminator: "")
     let code = VaccelCtlKit.Doctor.exitCode(checks)
     if code != 0 { throw ExitCode(code) }

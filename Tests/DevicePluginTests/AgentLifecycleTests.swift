@@ -79,7 +79,6 @@ struct AgentLifecycleTests {
     let podResources = FakePodResources()
     try await DaemonHarness.using(try await start({
       $0.resources[0].agent.stopGracePeriod = .seconds(2)
-      $0.resources[0].agent.readyTimeout = .seconds(3)  // the bug this guards against showed as a wait
     }, podResources: podResources)) { harness in
       for round in 0..<10 {
         _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])

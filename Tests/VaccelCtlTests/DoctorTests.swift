@@ -27,7 +27,7 @@ struct DoctorTests {
     try await podResources.start()
     var doctor = Doctor(config: config(scratch, binary: Repository.built("vaccel-standin-agent")))
     doctor.k3sDataDir = scratch.sub("no-k3s")
-    let checks = doctor.run()
+    let checks = await doctor.run()
     await kubelet.stop()
     await podResources.stop()
     let failed = checks.filter { $0.outcome == .fail }
@@ -39,12 +39,12 @@ struct DoctorTests {
     #expect(Doctor.render(checks).hasSuffix("all passed (1 warnings)\n"))  // the daemon is not running
   }
 
-  @Test func aBareNodeFailsWithReasons() throws {
+  @Test func aBareNodeFailsWithReasons() async throws {
     let scratch = try Scratch()
     defer { scratch.remove() }
     var doctor = Doctor(config: config(scratch, binary: "/nonexistent/vaccel-rpc-agent"))
     doctor.k3sDataDir = scratch.sub("no-k3s")
-    let checks = doctor.run()
+    let checks = await doctor.run()
     let byName = Dictionary(checks.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     #expect(byName["kubelet device-plugins folder"]?.outcome == .fail)
     #expect(byName["kubelet registration socket"]?.detail.contains("no such socket") == true)
