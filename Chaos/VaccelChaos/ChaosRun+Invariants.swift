@@ -146,6 +146,7 @@ struct ChaosReport {
   var removed = 0
   var checks = 0
   var maxRecovery: Duration = .zero
+  var maxRecoveryByEvent: [String: Duration] = [:]
   var elapsed: Duration = .zero
   var daemonFDBaseline = 0
   var maxDaemonFDs = 0
@@ -160,7 +161,8 @@ struct ChaosReport {
       "chaos soak: \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) s",
       "  pod admissions \(admitted), removals \(removed)",
       "  agent SIGKILLs \(count(.agentKill)), agent hangs \(count(.agentHang)), kubelet restarts \(count(.kubeletRestart)), daemon SIGKILLs \(count(.daemonKill)), pod-resources faults \(count(.podResourcesFault))",
-      "  invariant checks \(checks), max recovery \(maxRecovery.formatted(.units(allowed: [.milliseconds], width: .narrow)))",
+      "  invariant checks \(checks), max recovery \(maxRecovery.formatted(.units(allowed: [.milliseconds], width: .narrow)))"
+        + " (" + maxRecoveryByEvent.keys.sorted().map { "\($0) \(maxRecoveryByEvent[$0]!.formatted(.units(allowed: [.milliseconds], width: .narrow)))" }.joined(separator: ", ") + ")",
       "  daemon descriptors: \(maxDaemonFDs) at most (last start: \(daemonFDBaseline)); agents left after shutdown: \(leftovers)",
       "  violations: \(violations.count)",
     ]

@@ -71,6 +71,7 @@ final class ChaosRun {
       // Recovery is timed from the end of the step (a pod-resources fault lasts a poll).
       let recovered = await settle(step: step, event: event, since: .now)
       report.maxRecovery = max(report.maxRecovery, recovered)
+      report.maxRecoveryByEvent["\(event)"] = max(report.maxRecoveryByEvent["\(event)"] ?? .zero, recovered)
       if report.violations.count > 20 { break }
     }
     if plan.control, let slot = slotIDs.first(where: { held[$0] == nil }) {
