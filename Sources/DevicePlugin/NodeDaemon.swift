@@ -65,6 +65,8 @@ public struct NodeDaemon: Sendable {
                 case nil: "not_ready"
                 }
                 metrics.agentExited(resource: resource.name, reason: reason, restarting: restarting)
+              case .unresponsive:
+                metrics.agentExited(resource: resource.name, reason: "unresponsive", restarting: true)
               }
             })
           : nil,

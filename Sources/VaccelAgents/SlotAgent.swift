@@ -281,7 +281,7 @@ public actor SlotAgent {
         process = nil
         status.pid = nil
         guard status.wanted && !Task.isCancelled else { return }
-        context.onEvent(.exited(exit, restarting: true))
+        context.onEvent(unresponsive ? .unresponsive : .exited(exit, restarting: true))
         status.restarts += 1
         status.down = true
         status.lastError = (unresponsive ? "agent stopped answering its probe and was killed" : "agent exited: \(exit)")

@@ -52,4 +52,6 @@ public enum AgentEvent: Sendable, Equatable {
   case ready(after: Duration)
   /// An unexpected exit (or a start that never got ready); `restarting` when another start follows.
   case exited(ExitStatus?, restarting: Bool)
+  /// A ready agent stopped answering its liveness probe and was killed (a restart follows).
+  case unresponsive
 }

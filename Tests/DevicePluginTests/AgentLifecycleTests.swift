@@ -113,6 +113,7 @@ struct AgentLifecycleTests {
       #expect(state.agent.restarts == 1)
       #expect(state.agent.lastError?.contains("stopped answering") == true, "\(state.agent.lastError ?? "")")
       #expect(ProcessInfoReader.state(of: first) == nil, "the hung agent was killed and reaped")
+      #expect(String(decoding: harness.daemon.metrics.exposition(), as: UTF8.self).contains(#"reason="unresponsive""#))
     }
   }
 
