@@ -102,7 +102,7 @@ let package = Package(
     .target(
       name: "VaccelCtlKit",
       dependencies: [
-        "StatusAPI", "VaccelManifests", "VaccelConfig", "DevicePlugin", "KubeletEmulation", "VaccelRPC", "VaccelAgentAPI",
+        "StatusAPI", "VaccelManifests", "VaccelConfig", "DevicePlugin", "KubeletEmulation", "VaccelRPC", "VaccelAgentAPI", "NodeSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -123,6 +123,7 @@ let package = Package(
     .target(
       name: "GRPCUnixServer",
       dependencies: [
+        "NodeSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,5 @@
+import NodeSupport
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -55,26 +57,6 @@ public enum UnixSocketPath {
 
   /// Whether a process accepts connections on the socket at `path` right now.
   public static func accepts(_ path: String) -> Bool {
-    #if canImport(Glibc)
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    #else
-    let fd = socket(AF_UNIX, SOCK_STREAM, 0)
-    #endif
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-      raw.copyBytes(from: bytes)
-      raw[bytes.count] = 0
-    }
-    let result = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-      }
-    }
-    return result == 0
+    UnixSocketProbe.connectError(path) == nil
   }
 }

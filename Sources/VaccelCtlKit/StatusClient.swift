@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import NodeSupport
 public import StatusAPI
 
 /// Reads the daemon's status API over its unix socket.
@@ -42,7 +43,7 @@ public struct StatusClient: Sendable {
   }
 }
 
-/// `connect(2)` on a unix socket, reporting why it failed in words an operator can act on.
+/// Why a unix socket cannot be reached, in words an operator can act on.
 enum SocketProbe {
   static func problem(connecting path: String) -> String? {
     var info = stat()
@@ -50,27 +51,11 @@ enum SocketProbe {
       return errno == ENOENT ? "no such socket" : String(cString: strerror(errno))
     }
     guard info.st_mode & S_IFMT == S_IFSOCK else { return "the path exists but is not a socket" }
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return String(cString: strerror(errno)) }
-    defer { close(fd) }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return "the path is too long for a unix socket" }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-      raw.copyBytes(from: bytes)
-      raw[bytes.count] = 0
-    }
-    let result = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-      }
-    }
-    guard result != 0 else { return nil }
-    switch errno {
+    guard let code = UnixSocketProbe.connectError(path) else { return nil }
+    switch code {
     case ECONNREFUSED: return "connection refused (a stale socket: the daemon is not running)"
     case EACCES: return "permission denied (the socket is mode 0600 for root unless status.mode/status.group open it)"
-    default: return String(cString: strerror(errno))
+    default: return String(cString: strerror(code))
     }
   }
 }
