@@ -107,11 +107,16 @@ public struct Demo: Sendable {
     do {
       try await admitAndShow(kubelet: kubelet, podResources: podResources, daemon: daemon, config: config, report: &report)
     } catch {
+      // What the kubelet saw says most about a failed call (a re-registration replaces the
+      // connection the call was on).
+      let seen = await kubelet.state
       running.cancel()
       _ = await running.result
       await kubelet.stop()
       await podResources.stop()
-      throw error
+      throw CtlError.failed(
+        "\(error) (the kubelet emulation saw \(seen.registrations) registrations; "
+          + "stream open: \(seen.plugins[Self.resource]?.streamOpen ?? false))")
     }
     running.cancel()
     if case .failure(let error) = await running.result { throw error }

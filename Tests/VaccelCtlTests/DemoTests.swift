@@ -9,7 +9,13 @@ struct DemoTests {
     let demo = Demo(standinBinary: Repository.built("vaccel-standin-agent"), agentBinary: Repository.built("vaccel-standin-agent")) {
       lines.append($0)
     }
-    let report = try await demo.run()
+    let report: Demo.Report
+    do {
+      report = try await demo.run()
+    } catch {
+      Issue.record("the demo failed: \(error)\nits output:\n\(lines.text)")
+      return
+    }
     #expect(report.sessions.count == 3)
     #expect(report.sessions.values.allSatisfy { $0 > 0 })
     #expect(report.pidBefore != nil && report.pidAfter != report.pidBefore)
