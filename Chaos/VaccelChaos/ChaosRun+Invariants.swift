@@ -1,7 +1,6 @@
 import DevicePlugin
 import Foundation
 import KubeletEmulation
-import VaccelAgentAPI
 import VaccelAgents
 import VaccelCtlKit
 import VaccelRPC
@@ -90,17 +89,9 @@ extension ChaosRun {
     return problems
   }
 
+  /// The daemon's own session probe (`CreateSession` + `DestroySession`) on the socket.
   func sessionWorks(_ socket: String) async -> Bool {
-    let served: Bool? = try? await TTRPCClient.withConnection(to: .unix(path: socket), timeout: .milliseconds(300)) { connection in
-      let created = try await connection.call(
-        service: VaccelAgentService.sync, method: VaccelAgentService.Method.createSession,
-        request: Vaccel_Session_CreateRequest(), as: Vaccel_Session_CreateResponse.self)
-      _ = try await connection.call(
-        service: VaccelAgentService.sync, method: VaccelAgentService.Method.destroySession,
-        request: Vaccel_Session_DestroyRequest.with { $0.sessionID = created.sessionID }, as: Vaccel_Empty_Empty.self)
-      return true
-    }
-    return served == true
+    (try? await AgentProbe(mode: .session, timeout: .milliseconds(300)).check(.unix(path: socket))) != nil
   }
 
   /// Zombies whose parent is the daemon or this process (which reaps re-parented agents).
