@@ -139,15 +139,7 @@ public struct Demo: Sendable {
     var allocations: [(pod: String, id: String, response: V1beta1_ContainerAllocateResponse)] = []
     for number in 1...pods {
       let pod = "demo-\(number)"
-      let free = await manager.slotStates.filter { !$0.allocated && $0.healthy }.map(\.id)
-      let preferred = try await kubelet.client(resource).getPreferredAllocation(.with {
-        $0.containerRequests = [.with { $0.availableDeviceIds = free; $0.allocationSize = 1 }]
-      })
-      guard let id = preferred.containerResponses.first?.deviceIds.first else {
-        throw CtlError.failed("GetPreferredAllocation proposed nothing for \(pod)")
-      }
-      let response = try await kubelet.allocate(resource, [[id]])
-      guard let container = response.containerResponses.first else { throw CtlError.failed("Allocate returned no container for \(pod)") }
+      let (id, container) = try await admit(pod, kubelet: kubelet, manager: manager)
       holders[id] = PodContainer(namespace: "default", pod: pod, container: "app")
       podResources.update(resource, holders)
       allocations.append((pod, id, container))
@@ -187,6 +179,35 @@ public struct Demo: Sendable {
     print("slot \(freedID) is free again; its agent was stopped and its folder wiped"
       + (after.agent.pid.map { "; a fresh agent (pid \($0)) keeps it warm for the next pod" } ?? "") + "\n")
     print(StatusFormat.table(try await statusClient.fetch(), wide: false))
+  }
+
+  /// What the kubelet does to admit a pod: GetPreferredAllocation, then Allocate. When the
+  /// plugin's connection is replaced under the call (the daemon re-registered: on a loaded
+  /// machine its first Register can time out after the kubelet accepted it), the kubelet fails
+  /// the admission and tries again; so does the demo, up to three times.
+  private func admit(
+    _ pod: String, kubelet: KubeletEmulator, manager: DeviceManager
+  ) async throws -> (String, V1beta1_ContainerAllocateResponse) {
+    let resource = Self.resource
+    for attempt in 1...3 {
+      do {
+        let free = await manager.slotStates.filter { !$0.allocated && $0.healthy }.map(\.id)
+        let preferred = try await kubelet.client(resource).getPreferredAllocation(.with {
+          $0.containerRequests = [.with { $0.availableDeviceIds = free; $0.allocationSize = 1 }]
+        })
+        guard let id = preferred.containerResponses.first?.deviceIds.first else {
+          throw CtlError.failed("GetPreferredAllocation proposed nothing for \(pod)")
+        }
+        let response = try await kubelet.allocate(resource, [[id]])
+        guard let container = response.containerResponses.first else {
+          throw CtlError.failed("Allocate returned no container for \(pod)")
+        }
+        return (id, container)
+      } catch let error as RPCError where error.code == .unavailable && attempt < 3 {
+        print("admitting \(pod) failed (\(error.message)); the kubelet tries again")
+      }
+    }
+    throw CtlError.failed("\(pod) could not be admitted")
   }
 
   /// The real agent runs with vAccel's noop plugin; the stand-in needs none.
