@@ -66,8 +66,7 @@ extension ConfigLoader {
     try requireAbsolute("runDir", config.runDir)
     try requireAbsolute("stateDir", config.stateDir)
     if !config.metricsAddress.isEmpty {
-      let port = config.metricsAddress.split(separator: ":").last.flatMap { Int($0) }
-      guard config.metricsAddress.contains(":"), let port, (0...65535).contains(port) else {
+      guard config.metricsAddress.contains(":"), let port = config.metricsPort, (0...65535).contains(port) else {
         throw fail("metrics.address", "'\(config.metricsAddress)' is not host:port, :port, or empty (off)")
       }
     }

@@ -84,6 +84,11 @@ public struct StatusConfig: Sendable, Equatable {
 }
 
 extension DaemonConfig {
+  /// The port of `metricsAddress`; nil when the listener is off or the address has none.
+  public var metricsPort: Int? {
+    metricsAddress.isEmpty ? nil : metricsAddress.split(separator: ":").last.flatMap { Int($0) }
+  }
+
   /// The status API's socket; empty when it is off.
   public var statusSocket: String { status.socket ?? runDir.joiningPath(StatusConfig.socketName) }
 }

@@ -14,13 +14,10 @@ import VaccelRPC
 /// round trip through each pod's endpoint, frees one and shows its slot recycled, cleans up.
 public struct Demo: Sendable {
   public struct Report: Sendable {
-    public var agentBinary: String
-    public var usingStandin: Bool
     /// The temp folder it ran in (removed at the end unless kept).
     public var folder = ""
     /// Session ids created through each pod's endpoint, by pod name.
     public var sessions: [String: Int64] = [:]
-    public var freedSlot = ""
     public var pidBefore: Int32?
     public var pidAfter: Int32?
   }
@@ -59,7 +56,7 @@ public struct Demo: Sendable {
     if case .failure(let problem) = AgentInstall.check(Self.agentConfig(binary: picked.0, standin: picked.1), path: nil) {
       throw .failed("the demo cannot run this agent: \(problem)")
     }
-    var report = Report(agentBinary: picked.0, usingStandin: picked.1)
+    var report = Report()
     print(picked.1
       ? "agent: \(picked.0) (the stand-in: vaccel-rpc-agent is not on PATH)"
       : "agent: \(picked.0) (the real vaccel-rpc-agent, noop plugin)")
@@ -173,7 +170,6 @@ public struct Demo: Sendable {
     let after = try await manager.waitForSlot(freedID, timeout: .seconds(20)) { state in
       !state.allocated && state.agent.pid != before && state.agent.phase != .stopping
     }
-    report.freedSlot = freedID
     report.pidBefore = before
     report.pidAfter = after.agent.pid
     print("slot \(freedID) is free again; its agent was stopped and its folder wiped"

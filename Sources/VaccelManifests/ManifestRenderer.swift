@@ -160,10 +160,3 @@ public struct ManifestRenderer: Sendable {
     }
   }
 }
-
-extension DaemonConfig {
-  /// The port of `metricsAddress`, if it is on.
-  public var metricsPort: Int? {
-    metricsAddress.isEmpty ? nil : metricsAddress.split(separator: ":").last.flatMap { Int($0) }
-  }
-}
