@@ -100,9 +100,11 @@ struct AgentLifecycleTests {
 
   @Test func aHungAgentIsFoundByItsLivenessProbeAndReplaced() async throws {
     try await DaemonHarness.using(try await start {
+      // A short interval so the test is quick, but a probe timeout with room for a loaded
+      // CI machine: 200 ms once let the healthy replacement miss twice and be killed too.
       $0.resources[0].agent.livenessInterval = .milliseconds(100)
       $0.resources[0].agent.livenessFailures = 2
-      $0.resources[0].agent.probeTimeout = .milliseconds(200)
+      $0.resources[0].agent.probeTimeout = .seconds(1)
     }) { harness in
       _ = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
       let first = try await pid(harness, "accel-3")
@@ -120,7 +122,7 @@ struct AgentLifecycleTests {
   @Test func livenessProbingCanBeTurnedOff() async throws {
     try await DaemonHarness.using(try await start {
       $0.resources[0].agent.livenessInterval = .zero
-      $0.resources[0].agent.probeTimeout = .milliseconds(200)
+      $0.resources[0].agent.probeTimeout = .seconds(1)
     }) { harness in
       _ = try await harness.kubelet.allocate(harness.resource, [["accel-4"]])
       let first = try await pid(harness, "accel-4")
