@@ -13,6 +13,24 @@ public struct ConfigError: Error, Equatable, CustomStringConvertible, Sendable {
   }
 
   public var description: String {
-    field.isEmpty ? "\(source): \(problem)" : "\(source): \(field): \(problem)"
+    Self.clipped(field.isEmpty ? "\(source): \(problem)" : "\(source): \(field): \(problem)")
+  }
+
+  /// The longest line an error prints. Problems quote what they found, and a value, a key or
+  /// a line of YAML can be as long as the 1 MiB file: quoted whole, it buried the reason in
+  /// an operator's terminal and log.
+  static let maxLineLength = 360
+
+  /// An over-long line keeps its start (the source and field) and a longer end (where the
+  /// explanation is) and says how much of its middle was left out.
+  static func clipped(_ text: String) -> String {
+    guard text.count > maxLineLength else { return text }
+    return text.split(separator: "\n", omittingEmptySubsequences: false).map { (line: Substring) -> String in
+      guard line.count > maxLineLength else { return String(line) }
+      func marker(_ count: Int) -> String { "…[\(count) characters left out]…" }
+      let head = 100
+      let tail = maxLineLength - head - marker(line.count).count  // room for the longest marker
+      return "\(line.prefix(head))\(marker(line.count - head - tail))\(line.suffix(tail))"
+    }.joined(separator: "\n")
   }
 }

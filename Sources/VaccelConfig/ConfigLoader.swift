@@ -97,7 +97,7 @@ public enum ConfigLoader {
     do {
       node = try Yams.compose(yaml: yaml)
     } catch {
-      throw ConfigError(source: source, field: "", problem: "not valid YAML: \(error)")
+      throw ConfigError(source: source, field: "", problem: "not valid YAML: \(YAMLErrorText.describe(error, in: yaml))")
     }
     guard let node else {
       throw ConfigError(source: source, field: "", problem: "the file is empty; it needs at least 'version: v1'")

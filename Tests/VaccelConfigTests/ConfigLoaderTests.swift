@@ -175,6 +175,45 @@ struct ConfigLoaderTests {
     try expectError(yaml, field: field, mentions: mentions)
   }
 
+  /// A value, a key or a line can be as long as the file. The error still names the field and
+  /// keeps its explanation, without quoting the whole thing back.
+  @Test(arguments: [
+    ("version: \(String(repeating: "v", count: 70_000))\n", "the supported version is 'v1'"),
+    ("version: v1\nlogLevel: \(String(repeating: "l", count: 70_000))\n", "is not one of: trace"),
+    ("version: v1\n\(String(repeating: "k", count: 500)): 1\n", "unknown key"),
+    ("version: v1\n\(String(repeating: "k", count: 70_000)): 1\n", "could not find expected ':'"),
+    ("version: v1\nagent: \(String(repeating: "{a: ", count: 5_000))\n", "Maximum nesting level"),
+  ])
+  func hugeInputGivesAShortError(_ yaml: String, _ explanation: String) throws {
+    do {
+      _ = try ConfigLoader.load(yaml: yaml, source: "huge.yaml")
+      Issue.record("expected an error")
+    } catch {
+      let lines = error.description.split(separator: "\n")
+      #expect(error.description.contains(explanation), "\(error)")
+      #expect(lines.allSatisfy { $0.count <= ConfigError.maxLineLength }, "\(lines.map(\.count))")
+      #expect(error.description.count < 1_000)
+    }
+  }
+
+  /// A YAML error quotes a window of its line, and the caret still sits under the column
+  /// libyaml named (counted in Unicode scalars), wherever on a long line that is.
+  @Test func yamlExcerptsKeepTheCaretOnTheColumn() {
+    let line = String(String.UnicodeScalarView((0..<300).map { Unicode.Scalar(0x4E00 + $0)! }))
+    let yaml = "first: line\n" + line + "\nlast: line\n"
+    for column in 1...300 {
+      let excerpt = YAMLErrorText.excerpt(of: yaml, line: 2, column: column).split(separator: "\n").map { Array($0.unicodeScalars) }
+      guard excerpt.count == 2, let caret = excerpt[1].firstIndex(of: "^") else {
+        Issue.record("column \(column): no caret in \(excerpt)")
+        continue
+      }
+      #expect(excerpt[0][caret] == Unicode.Scalar(0x4E00 + column - 1)!, "column \(column)")
+      #expect(excerpt[0].count <= YAMLErrorText.window + 2)
+    }
+    #expect(YAMLErrorText.excerpt(of: yaml, line: 3, column: 1) == "last: line\n^")
+    #expect(YAMLErrorText.excerpt(of: yaml, line: 9, column: 1) == "")
+  }
+
   @Test func badOverridesNameTheirSource() throws {
     do {
       _ = try ConfigLoader.load(environment: ["VACCEL_DP_RUN_DIR": "relative"])
