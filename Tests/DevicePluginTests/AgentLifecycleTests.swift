@@ -140,7 +140,9 @@ struct AgentLifecycleTests {
 
   @Test func aCrashLoopIsUnhealthyWithGrowingBackoff() async throws {
     try await DaemonHarness.using(try await start {
-      $0.resources[0].agent.env["STANDIN_EXIT_AFTER_MS"] = "150"
+      // Up for a second after binding: long enough for a loaded machine's readiness probe
+      // (at 150 ms every start could die unprobed and the first Allocate never succeed).
+      $0.resources[0].agent.env["STANDIN_EXIT_AFTER_MS"] = "1000"
       $0.resources[0].agent.restartBackoffInitial = .milliseconds(100)
       $0.resources[0].agent.restartBackoffMax = .seconds(5)
     }) { harness in
@@ -159,8 +161,8 @@ struct AgentLifecycleTests {
     try await DaemonHarness.using(try await start {
       $0.resources[0].agent.restartBackoffInitial = .milliseconds(20)
       // Longer than a loaded machine takes between an agent's start and the test's next kill,
-      // or the loop is declared over before the third crash.
-      $0.resources[0].agent.restartBackoffReset = .seconds(5)
+      // or the loop is declared over before the third crash (5 s was once too short).
+      $0.resources[0].agent.restartBackoffReset = .seconds(12)
     }) { harness in
       _ = try await harness.kubelet.allocate(harness.resource, [["accel-7"]])
       for round in 1...3 {
@@ -174,7 +176,7 @@ struct AgentLifecycleTests {
       let looping = try await harness.manager.waitForSlot("accel-7", timeout: Self.timeout) { $0.agent.crashLooping }
       #expect(!looping.healthy)
       // Left alone, it stays up: the crash loop is over and the device healthy again.
-      let stable = try await harness.manager.waitForSlot("accel-7", timeout: Self.timeout) { $0.healthy && $0.agent.phase == .ready }
+      let stable = try await harness.manager.waitForSlot("accel-7", timeout: .seconds(40)) { $0.healthy && $0.agent.phase == .ready }
       #expect(!stable.agent.crashLooping && stable.agent.restarts == 3)
     }
   }
