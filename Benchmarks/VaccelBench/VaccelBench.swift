@@ -249,9 +249,9 @@ enum VaccelBench {
     return path
   }
 
-  static func startDaemon(_ configPath: String) throws -> Process {
+  static func startDaemon(_ configPath: String, binary: String = binaries + "/vaccel-device-plugin") throws -> Process {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: binaries + "/vaccel-device-plugin")
+    process.executableURL = URL(fileURLWithPath: binary)
     process.arguments = ["--config", configPath, "--log-level", "error"]
     try process.run()
     return process
@@ -303,26 +303,34 @@ enum VaccelBench {
     row("4", "… → Healthy again in ListAndWatch", up, "—", Sample())
   }
 
-  /// 5. Idle daemons (agents not counted) side by side: RSS, and CPU over `seconds`.
+  /// 5. Idle daemons (agents not counted) side by side: RSS, and CPU over `seconds`. With
+  /// `VACCEL_BENCH_STATIC_DAEMON` set to a `--static-swift-stdlib` build (what the Dockerfile
+  /// ships), that binary idles beside the others in the same run.
   static func idle(slots: [Int], seconds: Int) async throws {
-    var daemons: [(Int, Process, String)] = []
-    for count in slots {
-      let directory = try makeDirectory()
-      let process = try startDaemon(try writeConfig(directory, slots: count))
-      try await waitFor(directory + "/dp/vaccel-accel.sock")
-      daemons.append((count, process, directory))
+    var builds = [("", binaries + "/vaccel-device-plugin")]
+    if let staticBuild = ProcessInfo.processInfo.environment["VACCEL_BENCH_STATIC_DAEMON"] {
+      builds.append((", static build", staticBuild))
+    }
+    var daemons: [(String, Int, Process, String)] = []
+    for (label, binary) in builds {
+      for count in slots {
+        let directory = try makeDirectory()
+        let process = try startDaemon(try writeConfig(directory, slots: count), binary: binary)
+        try await waitFor(directory + "/dp/vaccel-accel.sock")
+        daemons.append((label, count, process, directory))
+      }
     }
     try await Task.sleep(for: .seconds(2))  // settle after start
     let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-    let before = daemons.map { cpuTicks($0.1.processIdentifier) }
+    let before = daemons.map { cpuTicks($0.2.processIdentifier) }
     try await Task.sleep(for: .seconds(seconds))  // the idle period being measured
-    for (index, (count, process, directory)) in daemons.enumerated() {
+    for (index, (label, count, process, directory)) in daemons.enumerated() {
       let cpu = Double(cpuTicks(process.processIdentifier) - before[index]) / ticks / Double(seconds) * 100
-      let rss = residentMB(process.processIdentifier)
+      let rss = residentMiB(process.processIdentifier)
       process.terminate()
       process.waitUntilExit()
       try? FileManager.default.removeItem(atPath: directory)
-      print("| 5 | daemon idle \(seconds) s, \(count) slots | RSS \(String(format: "%.1f MB", rss)) | CPU \(String(format: "%.2f%%", cpu)) of a core | | | |")
+      print("| 5 | daemon idle \(seconds) s, \(count) slots\(label) | RSS \(String(format: "%.1f MiB", rss)) | CPU \(String(format: "%.2f%%", cpu)) of a core | | | |")
     }
   }
 
@@ -334,7 +342,8 @@ enum VaccelBench {
     return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)  // utime + stime
   }
 
-  static func residentMB(_ pid: Int32) -> Double {
+  /// VmRSS in MiB (KiB / 1024).
+  static func residentMiB(_ pid: Int32) -> Double {
     let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
     return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
