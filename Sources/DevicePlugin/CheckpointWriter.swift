@@ -32,8 +32,9 @@ public struct CheckpointWriter: Service, CustomStringConvertible {
   /// running agents, so a checkpoint at most this far behind loses nothing.
   public static let minimumInterval: Duration = .milliseconds(100)
 
-  /// Encoding every slot and two fsyncs run here, not on the cooperative pool (two threads on
-  /// a 2-core node), where they held up the Allocate calls that landed meanwhile.
+  /// Encoding every slot and two fsyncs run here, not on the cooperative pool: that pool has
+  /// as many threads as cores (two on a small node), and every other task of the daemon,
+  /// Allocate among them, would wait while a blocking call held one.
   static let disk = DispatchQueue(label: "vaccel.checkpoint")
 
   public func run() async {
