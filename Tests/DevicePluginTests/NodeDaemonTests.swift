@@ -230,25 +230,33 @@ struct NodeDaemonTests {
       try await first.registered()
       let before = try #require(Directories.identity(of: first.socketPath))
 
-      // The second instance's own log says when it tried and was refused: wait for that.
+      // The second instance is refused one of the first's sockets, whichever it tries first
+      // (both start at once): the plugin socket is logged and retried, the status socket ends
+      // the daemon with an error. Wait for either.
       let (lines, sink) = AsyncStream.makeStream(of: String.self)
       let logger = Logger(label: "second") { label in
         DaemonLogHandler(label: label, format: .keyvalue, control: LogLevelControl(.info)) { sink.yield($0) }
       }
       let second = try NodeDaemon(config: first.config, logger: logger, podResources: FakePodResources())
-      let refusal = try await withRunningDaemon(second) {
-        try await withThrowingTaskGroup(of: String.self) { group in
-          group.addTask {
-            for await line in lines where line.contains("cannot serve the plugin socket") { return line }
-            throw TimedOut(what: "the second instance's log")
-          }
-          group.addTask {
-            try await Task.sleep(for: .seconds(20))
-            throw TimedOut(what: "the second instance to be refused the socket")
-          }
-          defer { group.cancelAll() }
-          return try await group.next()!
+      let refusal = try await withThrowingTaskGroup(of: String.self) { group in
+        group.addTask {
+          for await line in lines where line.contains("cannot serve the plugin socket") { return line }
+          throw TimedOut(what: "the second instance's log")
         }
+        group.addTask {
+          do {
+            try await second.run(gracefulShutdownSignals: [])
+            return "the second instance stopped without an error"
+          } catch {
+            return "\(error)"
+          }
+        }
+        group.addTask {
+          try await Task.sleep(for: .seconds(20))
+          throw TimedOut(what: "the second instance to be refused a socket")
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
       }
       #expect(refusal.contains("another live process"), "\(refusal)")
 
