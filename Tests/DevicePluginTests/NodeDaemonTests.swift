@@ -233,10 +233,7 @@ struct NodeDaemonTests {
       // The second instance is refused one of the first's sockets, whichever it tries first
       // (both start at once): the plugin socket is logged and retried, the status socket ends
       // the daemon with an error. Wait for either.
-      let (lines, sink) = AsyncStream.makeStream(of: String.self)
-      let logger = Logger(label: "second") { label in
-        DaemonLogHandler(label: label, format: .keyvalue, control: LogLevelControl(.info)) { sink.yield($0) }
-      }
+      let (logger, lines) = capturedLogger()
       let second = try NodeDaemon(config: first.config, logger: logger, podResources: FakePodResources())
       let refusal = try await withThrowingTaskGroup(of: String.self) { group in
         group.addTask {

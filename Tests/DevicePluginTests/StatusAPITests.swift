@@ -59,11 +59,14 @@ struct StatusAPITests {
   }
 
   @Test func waitingForTheKubeletIsReportedWithItsSocket() async throws {
-    let harness = try await DaemonHarness.start(kubeletFirst: false)
+    let (logger, lines) = capturedLogger()
+    let harness = try await DaemonHarness.start(kubeletFirst: false, logger: logger)
     try await DaemonHarness.using(harness) { harness in
       let client = Self.client(harness.config.statusSocket)
       let registration = try #require(harness.daemon.plugins.first?.registration)
       #expect(await registration.wait(timeout: Self.timeout) { $0.state == .waitingForKubelet } != nil)
+      // The status socket comes up beside registration, not before it: wait until it is served.
+      _ = try await firstLine(in: lines, containing: "serving status")
       let status = try await client.fetch()
       #expect(status.resources[0].registration == .waitingForKubelet)
       #expect(status.resources[0].registrations == 0)

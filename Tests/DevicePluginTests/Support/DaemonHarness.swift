@@ -1,3 +1,4 @@
+import DaemonLogging
 import DevicePlugin
 import NodeSupport
 import Foundation
@@ -55,14 +56,15 @@ struct DaemonHarness {
     authority: FakeKubelet.Authority = .localhost,
     watcher: any DirectoryWatching = InotifyWatcher(),
     podResources: FakePodResources = FakePodResources(),
-    kubeletFirst: Bool = true
+    kubeletFirst: Bool = true,
+    logger: Logger = .test
   ) async throws -> DaemonHarness {
     let directory = try directory ?? TestDirectory()
     var config = Self.config(in: directory)
     configure(&config)
     let kubelet = FakeKubelet(directory: config.kubelet.devicePluginDir, authority: authority)
     if kubeletFirst { try await kubelet.start() }
-    let daemon = try NodeDaemon(config: config, logger: .test, watcher: watcher, podResources: podResources)
+    let daemon = try NodeDaemon(config: config, logger: logger, watcher: watcher, podResources: podResources)
     let task = Task { try await daemon.run(gracefulShutdownSignals: []) }
     return DaemonHarness(directory: directory, config: config, kubelet: kubelet, daemon: daemon, task: task)
   }
@@ -167,6 +169,32 @@ func withRunningDaemon<T>(_ daemon: NodeDaemon, _ body: () async throws -> T) as
     task.cancel()
     _ = await task.result
     throw DaemonRunFailure(body: error, daemon: ended ?? "still running")
+  }
+}
+
+/// A daemon logger whose key=value lines arrive on a stream, for tests that wait on what the
+/// daemon says it did.
+func capturedLogger(level: Logger.Level = .info) -> (Logger, AsyncStream<String>) {
+  let (lines, sink) = AsyncStream.makeStream(of: String.self)
+  let logger = Logger(label: "daemon") { label in
+    DaemonLogHandler(label: label, format: .keyvalue, control: LogLevelControl(level)) { sink.yield($0) }
+  }
+  return (logger, lines)
+}
+
+/// The first line containing `text`, or `TimedOut` after `timeout`.
+func firstLine(in lines: AsyncStream<String>, containing text: String, timeout: Duration = .seconds(20)) async throws -> String {
+  try await withThrowingTaskGroup(of: String.self) { group in
+    group.addTask {
+      for await line in lines where line.contains(text) { return line }
+      throw TimedOut(what: "a log line with '\(text)'")
+    }
+    group.addTask {
+      try await Task.sleep(for: timeout)
+      throw TimedOut(what: "a log line with '\(text)' within \(timeout)")
+    }
+    defer { group.cancelAll() }
+    return try await group.next()!
   }
 }
 
