@@ -7,6 +7,7 @@ final class ChildProcess: @unchecked Sendable {
   private let stderrPipe = Pipe()
   private let errorOutput = LockedData()
   private let exit: Task<Int32, Never>
+  private let stderrEnd: AsyncStream<Void>
 
   /// `mergeStandardError`: stderr lines arrive in `lines` too (an agent's ready line is there).
   init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, mergeStandardError: Bool = false) throws {
@@ -35,9 +36,12 @@ final class ChildProcess: @unchecked Sendable {
     let stderrHandle = stderrPipe.fileHandleForReading
     let collected = errorOutput
     if mergeStandardError { try? stderrPipe.fileHandleForWriting.close() }
+    let (eof, eofContinuation) = AsyncStream.makeStream(of: Void.self)
     Thread {
       while case let data = stderrHandle.availableData, !data.isEmpty { collected.append(data) }
+      eofContinuation.finish()
     }.start()
+    stderrEnd = eof
     let (exited, exitContinuation) = AsyncStream.makeStream(of: Int32.self)
     process.terminationHandler = { exitContinuation.yield($0.terminationStatus); exitContinuation.finish() }
     exit = Task { await exited.first { _ in true } ?? -1 }
@@ -50,17 +54,26 @@ final class ChildProcess: @unchecked Sendable {
     if process.isRunning { kill(process.processIdentifier, SIGTERM) }
   }
 
-  /// Waits for the exit; kills the child after `timeout` (a safety net for a hung child).
+  /// Waits for the exit, then for stderr's end (the exit can be reported before the reader
+  /// has drained the pipe: a usage error once read as empty). Kills the child after `timeout`
+  /// (a safety net for a hung child); a grandchild still holding stderr open gets 10 s.
   func wait(timeout: Duration = .seconds(180)) async -> Int32 {
     let guardTask = Task { [process] in
       try await Task.sleep(for: timeout)
       process.terminate()
     }
     defer { guardTask.cancel() }
-    return await exit.value
+    let status = await exit.value
+    await withTaskGroup(of: Void.self) { group in
+      group.addTask { for await _ in self.stderrEnd {} }  // ends at EOF, or when cancelled
+      group.addTask { try? await Task.sleep(for: .seconds(10)) }
+      await group.next()
+      group.cancelAll()
+    }
+    return status
   }
 
-  /// What the child wrote to stderr so far (all of it once `wait()` returned and it closed).
+  /// What the child wrote to stderr so far (all of it once `wait()` returned).
   var standardError: String { String(decoding: errorOutput.value, as: UTF8.self) }
 
   /// Runs to completion and returns (status, stdout, stderr).
