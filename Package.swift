@@ -115,7 +115,7 @@ let package = Package(
     .target(
       name: "KubeletEmulation",
       dependencies: [
-        "KubeletAPI",
+        "KubeletAPI", "GRPCUnixServer",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
       ]

@@ -38,17 +38,9 @@ final class PluginServer: Sendable {
 
   /// Graceful: no new RPCs, running ones finish (the caller ends `ListAndWatch` streams), and
   /// after `grace` whatever is left is cancelled. Not graceful (`nil`): the same with a short
-  /// grace. Never a bare cancel: cancelling `serve()` while an accepted connection is still
-  /// buffered traps in swift-nio (apple/swift-nio#3481); a graceful shutdown drains it first.
+  /// grace (never a bare cancel: see `GRPCServer.stop(serving:deadline:)`).
   func stop(grace: Duration?) async {
-    server.beginGracefulShutdown()
-    let task = self.task
-    let deadline = Task {
-      try await Task.sleep(for: grace ?? .milliseconds(200))
-      task.cancel()
-    }
-    _ = await task.result
-    deadline.cancel()
+    await server.stop(serving: task, deadline: grace ?? .milliseconds(200))
   }
 
   /// Removes the socket file if it is still the one this server bound.

@@ -1,6 +1,7 @@
 import Foundation
 public import GRPCCore
 public import GRPCNIOTransportHTTP2Posix
+import GRPCUnixServer
 public import KubeletAPI
 
 /// A kubelet in miniature for tests and the demo, speaking the real protocol over real unix sockets, in the order the real
@@ -63,17 +64,10 @@ public actor KubeletEmulator {
   }
 
   /// As the process dying: connections drop, nothing is cleaned up. The server is shut down
-  /// gracefully with a short deadline, never just cancelled (apple/swift-nio#3481: a bare
-  /// cancel traps when a connection is still waiting to be accepted).
+  /// gracefully with a short deadline, never just cancelled (`GRPCServer.stop(serving:deadline:)`).
   public func stop() async {
     if let (server, task) = server {
-      server.beginGracefulShutdown()
-      let deadline = Task {
-        try await Task.sleep(for: .milliseconds(200))
-        task.cancel()
-      }
-      _ = await task.result
-      deadline.cancel()
+      await server.stop(serving: task, deadline: .milliseconds(200))
       self.server = nil
     }
     for (client, task) in clients.values {

@@ -1,6 +1,7 @@
 import Foundation
 public import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import GRPCUnixServer
 import KubeletAPI
 
 /// A container as pod-resources names it.
@@ -57,16 +58,10 @@ public final class PodResourcesEmulator: @unchecked Sendable {
     _ = try await transport.listeningAddress
   }
 
-  /// Graceful with a short deadline, never a bare cancel (see `KubeletEmulator.stop`).
+  /// Graceful with a short deadline, never a bare cancel (`GRPCServer.stop(serving:deadline:)`).
   public func stop() async {
-    server?.beginGracefulShutdown()
-    let task = self.task
-    let deadline = Task {
-      try await Task.sleep(for: .milliseconds(200))
-      task?.cancel()
-    }
-    _ = await task?.result
-    deadline.cancel()
+    guard let server, let task else { return }
+    await server.stop(serving: task, deadline: .milliseconds(200))
   }
 
   fileprivate var currentFailure: RPCError? { lock.withLock { failure } }
