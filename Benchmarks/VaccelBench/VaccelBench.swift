@@ -80,8 +80,11 @@ enum VaccelBench {
     _ = await task.result
   }
 
-  static func allocateSlot(_ client: V1beta1_DevicePlugin.Client<HTTP2ClientTransport.Posix>, _ id: String) async throws {
-    _ = try await client.allocate(.with { $0.containerRequests = [.with { $0.devicesIds = [id] }] })
+  /// Allocates `id`; returns the agent socket the reply mounted (unix transport).
+  @discardableResult
+  static func allocateSlot(_ client: V1beta1_DevicePlugin.Client<HTTP2ClientTransport.Posix>, _ id: String) async throws -> String {
+    let reply = try await client.allocate(.with { $0.containerRequests = [.with { $0.devicesIds = [id] }] })
+    return (reply.containerResponses.first?.mounts.first?.hostPath ?? "") + "/vaccel.sock"
   }
 
   /// 1. Allocate handing out a warm agent vs a raw unary round trip on the same socket.
@@ -188,7 +191,6 @@ enum VaccelBench {
     let configPath = try writeConfig(directory, slots: 4)
     var restart = Sample()
     var baseline = Sample()
-    let socket = directory + "/run/accel/accel-0/vaccel.sock"
     for _ in 0..<iterations {
       let begin = ContinuousClock.now
       let daemon = try startDaemon(configPath)
@@ -197,13 +199,14 @@ enum VaccelBench {
       let transport = try HTTP2ClientTransport.Posix(
         target: .unixDomainSocket(path: directory + "/dp/vaccel-accel.sock", authority: "localhost"), transportSecurity: .plaintext)
       // The socket file exists from bind(), a moment before the daemon listens: retry briefly.
-      try await withGRPCClient(transport: transport) { client in
+      let socket = try await withGRPCClient(transport: transport) { client in
         let plugin = V1beta1_DevicePlugin.Client(wrapping: client)
-        for attempt in 1...400 {
+        var attempt = 1
+        while true {
           do {
-            try await allocateSlot(plugin, "accel-0")
-            return
+            return try await allocateSlot(plugin, "accel-0")
           } catch where attempt < 400 {
+            attempt += 1
             try await Task.sleep(for: .milliseconds(5))
           }
         }

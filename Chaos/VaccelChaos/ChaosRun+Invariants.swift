@@ -3,6 +3,7 @@ import Foundation
 import KubeletEmulation
 import VaccelAgents
 import VaccelCtlKit
+import VaccelConfig
 import VaccelRPC
 
 extension ChaosRun {
@@ -51,9 +52,9 @@ extension ChaosRun {
     }
 
     // Agent processes: one per slot at most, each one the daemon knows (no orphans), no zombies.
-    let running = ProcessInfoReader.processes(withAnyArgument: Set(slotIDs.map { "unix://" + socket($0) }))
-    for (address, found) in running where found.count > 1 {
-      problems.append("\(found.count) agents on \(address): \(found)")
+    let running = agentProcesses()
+    for (slot, found) in running where found.count > 1 {
+      problems.append("\(found.count) agents on \(slot): \(found)")
     }
     let known = Set(pids.map { Int32($0) })
     let orphans = running.values.joined().filter { !known.contains($0) }
@@ -117,11 +118,20 @@ extension ChaosRun {
     let folders = Set((try? fm.contentsOfDirectory(atPath: run + "/" + Self.slug)) ?? [])
     if !folders.isSubset(of: Set(slotIDs)) { problems.append("unexpected slot folders: \(folders.sorted())") }
     for folder in folders {
-      let inside = Set((try? fm.contentsOfDirectory(atPath: run + "/\(Self.slug)/\(folder)")) ?? [])
-      if !inside.isSubset(of: ["vaccel.sock"]) { problems.append("unexpected in \(folder): \(inside.sorted())") }
+      // At most one allocation's folder per slot (the old one goes before the next is made),
+      // holding nothing but the agent's socket.
+      let slotFolder = run + "/\(Self.slug)/\(folder)"
+      let allocations = (try? fm.contentsOfDirectory(atPath: slotFolder)) ?? []
+      if allocations.count > 1 || !allocations.allSatisfy(EndpointLayout.isAllocation) {
+        problems.append("unexpected in \(folder): \(allocations.sorted())")
+      }
+      for allocation in allocations {
+        let inside = Set((try? fm.contentsOfDirectory(atPath: slotFolder + "/" + allocation)) ?? [])
+        if !inside.isSubset(of: ["vaccel.sock"]) { problems.append("unexpected in \(folder)/\(allocation): \(inside.sorted())") }
+      }
     }
     let state = Set((try? fm.contentsOfDirectory(atPath: root + "/state")) ?? [])
-    if !state.isSubset(of: ["checkpoint.json", "checkpoint.json.tmp", "agents"]) { problems.append("unexpected in stateDir: \(state.sorted())") }
+    if !state.isSubset(of: ["checkpoint.json", "checkpoint.json.tmp", "agents", "lock"]) { problems.append("unexpected in stateDir: \(state.sorted())") }
     return problems
   }
 

@@ -26,6 +26,8 @@ final class ChaosRun {
 
   /// The kubelet's view: slot → the pod holding it.
   var held: [String: PodContainer] = [:]
+  /// Slot → the agent socket its holder's Allocate reply mounted (its allocation's own folder).
+  var sockets: [String: String] = [:]
   /// The agent pid that served each slot's last holder: the next holder must get another.
   var lastHolderPid: [String: Int64] = [:]
   var podNumber = 0
@@ -46,7 +48,19 @@ final class ChaosRun {
   }
 
   var slotIDs: [String] { (0..<plan.slots).map { "\(Self.slug)-\($0)" } }
-  func socket(_ slot: String) -> String { root + "/run/\(Self.slug)/\(slot)/vaccel.sock" }
+  /// The holder's socket; for a slot the daemon never allocated (the control), one that cannot exist.
+  func socket(_ slot: String) -> String { sockets[slot] ?? root + "/run/\(Self.slug)/\(slot)/never-allocated/vaccel.sock" }
+
+  /// Agent processes of this soak's daemon, by slot (found by their listen address).
+  func agentProcesses() -> [String: [Int32]] {
+    let prefix = "unix://" + root + "/run/\(Self.slug)/"
+    var found: [String: [Int32]] = [:]
+    for (pid, argument) in ProcessInfoReader.processes(withArgumentWhere: { $0.hasPrefix(prefix) }) {
+      let slot = argument.dropFirst(prefix.count).split(separator: "/").first.map(String.init) ?? argument
+      found[slot, default: []].append(pid)
+    }
+    return found
+  }
   var statusSocket: String { root + "/run/device-plugin.sock" }
 
   func run() async throws -> ChaosReport {
@@ -85,7 +99,7 @@ final class ChaosRun {
     await stopDaemon()
     await kubelet.stop()
     await podResources.stop()
-    report.leftovers = ProcessInfoReader.processes(withAnyArgument: Set(slotIDs.map { "unix://" + socket($0) })).values.joined().count
+    report.leftovers = agentProcesses().values.joined().count
     if report.leftovers > 0 { report.violations.append("after shutdown: \(report.leftovers) agent processes still running") }
     monitor.shutdown()
     return report
@@ -99,7 +113,12 @@ final class ChaosRun {
     podNumber += 1
     let pod = PodContainer(namespace: "chaos", pod: "pod-\(podNumber)", container: "app")
     do {
-      _ = try await kubelet.allocate(Self.resource, [[slot]])
+      let reply = try await kubelet.allocate(Self.resource, [[slot]])
+      guard let folder = reply.containerResponses.first?.mounts.first?.hostPath else {
+        report.violations.append("Allocate of \(slot) for \(pod.pod) mounted no folder")
+        return
+      }
+      sockets[slot] = folder + "/vaccel.sock"
     } catch {
       report.violations.append("Allocate of \(slot) for \(pod.pod) failed: \(error)")
       return
@@ -121,13 +140,14 @@ final class ChaosRun {
   func removeRandomPod() {
     guard let slot = held.keys.sorted().randomElement(using: &rng) else { return }
     held.removeValue(forKey: slot)
+    sockets.removeValue(forKey: slot)
     podResources.update(Self.resource, held)
     report.removed += 1
   }
 
   /// SIGKILL: a crash. SIGSTOP: a hang (alive, accepting, silent) that only probing finds.
   func killAgent(signal: Int32) async throws {
-    let pids = ProcessInfoReader.processes(withAnyArgument: Set(slotIDs.map { "unix://" + socket($0) })).values.joined()
+    let pids = agentProcesses().values.joined()
     guard let pid = Array(pids).sorted().randomElement(using: &rng) else { return }
     kill(pid, signal)
   }

@@ -13,8 +13,8 @@ public actor DeviceManager {
   public nonisolated let metrics: DaemonMetrics?
   fileprivate var table: SlotTable
   fileprivate var agentStatus: [SlotAgentStatus]
-  /// Each slot's checkpointed endpoint, formatted once (the snapshot runs on this actor).
-  fileprivate let endpoints: [String]
+  /// Where each slot's pod reaches it when no agent of ours says (`agents: runtime`).
+  private let runtimeEndpoints: [String]
   private var watchers: [UInt64: AsyncStream<[DeviceStatus]>.Continuation] = [:]
   private var nextWatcher: UInt64 = 0
   private let logger: Logger
@@ -37,9 +37,8 @@ public actor DeviceManager {
     self.metrics = metrics
     self.table = SlotTable(resource: resource)
     self.agentStatus = Array(repeating: SlotAgentStatus(), count: resource.slots)
-    self.endpoints = (0..<resource.slots).map { index in
-      agents?.slots[index].context.listenAddress.description
-        ?? SlotEndpoint(resource: resource, runDir: runDir, slot: index).podAddress
+    self.runtimeEndpoints = (0..<resource.slots).map { index in
+      agents == nil ? SlotEndpoint.podAddress(resource: resource, slot: index, containerPath: resource.containerPath) : ""
     }
     var logger = logger
     logger[metadataKey: "resource"] = "\(resource.name)"
@@ -197,10 +196,11 @@ public actor DeviceManager {
       table.recordAllocation(indices)
     }
     changed()
+    var endpoints: [Int: AgentEndpoint] = [:]
     if let agents {
       for index in resolved.joined() {
         do {
-          try await agents.handOut(index, within: resource.agent.readyTimeout)
+          endpoints[index] = try await agents.handOut(index, within: resource.agent.readyTimeout)
         } catch {
           logger.warning("allocation failed: no agent", metadata: ["slot": "\(table.slots[index].id)", "error": "\(error)"])
           throw .unavailable("\(table.slots[index].id): \(error)")
@@ -211,7 +211,7 @@ public actor DeviceManager {
       logger.info("allocated", metadata: ["slots": "\(indices.map { table.slots[$0].id })"])
       return resource.agents == .runtime
         ? ContainerAllocation.runtimeManaged(resource: resource, slots: indices)
-        : ContainerAllocation(resource: resource, runDir: runDir, slots: indices)
+        : ContainerAllocation(resource: resource, slots: indices, endpoints: endpoints)
     }
   }
 
@@ -295,46 +295,38 @@ public actor DeviceManager {
       let agent = agentStatus[slot.index]
       return Checkpoint.Slot(
         id: slot.id, allocated: slot.allocated, holder: slot.holder, generation: agent.generation,
-        pid: agent.pid, endpoint: endpoints[slot.index])
+        pid: agent.pid, endpoint: endpoint(slot.index))
     }
   }
 
-  /// After a daemon restart: slots the checkpoint says are held are held again; an agent the
-  /// previous instance left on a slot (found by its exact listen address, so this works with
-  /// no checkpoint at all) is adopted if the slot is held and stopped if not; a held slot
-  /// without one gets a new agent at the same endpoint. Never two agents on one slot.
+  /// Where slot `index`'s agent listens now (or, without agents, what the pod dials).
+  private func endpoint(_ index: Int) -> String {
+    agentStatus[index].endpoint ?? runtimeEndpoints[index]
+  }
+
+  /// After a daemon restart: slots the checkpoint says are held are held again, and their
+  /// agents recovered by the pool (adopted where the previous daemon left one running, else
+  /// started again in the place the holder has mounted). Never two agents on one slot.
   ///
   /// `podResources` (device ID → holder, when the kubelet answered) counts as much as the
   /// checkpoint: with a torn checkpoint it is all there is.
   public func recover(from records: [Checkpoint.Slot]?, podResources: [String: Holder]?, monitor: ProcessMonitor) async {
     let byID = Dictionary((records ?? []).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-    let running = ProcessInfoReader.processes(
-      withAnyArgument: Set(agents?.slots.map(\.context.listenAddress.description) ?? []))
+    var held: [Int: HeldAgent] = [:]
     for slot in table.slots {
       let record = byID[slot.id]
       let listed = podResources?[slot.id]
-      let held = record?.allocated == true || listed != nil
-      if held {
-        _ = table.recordHolder(listed ?? record?.holder, slot: slot.index, since: nil)
+      guard record?.allocated == true || listed != nil else { continue }
+      _ = table.recordHolder(listed ?? record?.holder, slot: slot.index, since: nil)
+      let allocation = record.flatMap { record in
+        agents?.slots[slot.index].context.addressing.allocation(ofListenAddress: record.endpoint)
       }
-      guard let agents else { continue }
-      let agent = agents.slots[slot.index]
-      var leftovers = running[agent.context.listenAddress.description] ?? []
-      if let pid = record?.pid, let first = leftovers.firstIndex(of: pid) {
-        leftovers.swapAt(0, first)  // prefer the one the checkpoint names
-      }
-      var adopted = false
-      if held, let pid = leftovers.first {
-        adopted = await agent.adopt(pid: pid, monitor: monitor)
-        if adopted { leftovers.removeFirst() }
-      }
-      for pid in leftovers {
-        logger.notice("stopping an agent left by the previous daemon", metadata: ["slot": "\(slot.id)", "pid": "\(pid)"])
-        await LeftoverAgents.stop(pid: pid, monitor: monitor, grace: resource.agent.stopGracePeriod)
-      }
-      if held {
-        await agents.markHeld(slot.index)
-        if !adopted { await takeOn(slot.index) }
+      held[slot.index] = HeldAgent(allocation: allocation, pid: record?.pid)
+    }
+    if let agents {
+      let adopted = await agents.recover(held: held, monitor: monitor)
+      for index in held.keys.sorted() where !adopted.contains(index) {
+        await takeOn(index)
       }
     }
     changed()
@@ -354,7 +346,7 @@ extension DeviceManager {
   /// Everything the status API reports for this resource, in one actor hop.
   public func statusSnapshot() -> ResourceSnapshot {
     ResourceSnapshot(
-      slots: slotStates, endpoints: endpoints, healthy: table.healthyCount, allocated: table.allocatedCount,
+      slots: slotStates, endpoints: table.slots.indices.map(endpoint), healthy: table.healthyCount, allocated: table.allocatedCount,
       agentsReady: agentStatus.lazy.filter { $0.phase == .ready }.count)
   }
 }

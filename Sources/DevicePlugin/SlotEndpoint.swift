@@ -1,29 +1,19 @@
 public import VaccelConfig
+import VaccelAgents
 
-/// Where the agent behind one slot listens, and what a container is given to reach it.
-public struct SlotEndpoint: Sendable, Equatable {
-  /// The slot's own host folder (unix transport): holds the agent socket, mounted into the pod.
-  public var hostDirectory: String?
-  /// The address as the pod dials it (`VACCEL_RPC_ADDRESS`).
-  public var podAddress: String
-
-  public static let socketName = "vaccel.sock"
+/// What a container is given to reach the agent of one slot it holds.
+public enum SlotEndpoint {
   public static let clientPlugin = "libvaccel-rpc.so"
   /// CID of the host as seen from inside a VM guest.
   public static let hostCID = 2
 
-  public init(resource: ResourceConfig, runDir: String, slot index: Int) {
-    let id = resource.deviceID(slot: index)
+  /// The address the pod dials (`VACCEL_RPC_ADDRESS`) for slot `index`; for the unix
+  /// transport, inside the folder mounted at `containerPath`.
+  static func podAddress(resource: ResourceConfig, slot index: Int, containerPath: String) -> String {
     switch resource.transport {
-    case .unix:
-      hostDirectory = runDir.joiningPath(resource.slug).joiningPath(id)
-      podAddress = "unix://" + resource.containerPath.joiningPath(Self.socketName)
-    case .vsock:
-      hostDirectory = nil
-      podAddress = "vsock://\(Self.hostCID):\(resource.basePort + index)"
-    case .tcp:
-      hostDirectory = nil
-      podAddress = "tcp://\(resource.nodeIP ?? ""):\(resource.basePort + index)"
+    case .unix: "unix://" + containerPath.joiningPath(EndpointLayout.socketName)
+    case .vsock: "vsock://\(hostCID):\(resource.basePort + index)"
+    case .tcp: "tcp://\(resource.nodeIP ?? ""):\(resource.basePort + index)"
     }
   }
 }
@@ -38,22 +28,22 @@ extension ContainerAllocation {
     ])
   }
 
-  /// The reply for one container holding `slots` (in request order) of `resource`.
+  /// The reply for one container holding `slots` (in request order) of `resource`, whose
+  /// agents were handed out at `endpoints`.
   ///
   /// The first slot is the container's agent (`VACCEL_RPC_ADDRESS`, folder at `containerPath`);
   /// further slots, when `maxPerContainer` allows them, are mounted at `containerPath-1`, … and
-  /// listed in `VACCEL_RPC_ADDRESSES`. Only the slots' own folders are mounted, never their parent.
-  init(resource: ResourceConfig, runDir: String, slots: [Int]) {
+  /// listed in `VACCEL_RPC_ADDRESSES`. Only the allocations' own folders are mounted, never a
+  /// parent: what the next holder of a slot gets is out of this container's reach.
+  init(resource: ResourceConfig, slots: [Int], endpoints: [Int: AgentEndpoint]) {
     var addresses: [String] = []
     var mounts: [MountSpec] = []
     for (position, index) in slots.enumerated() {
-      var endpoint = SlotEndpoint(resource: resource, runDir: runDir, slot: index)
-      if let host = endpoint.hostDirectory {
-        let containerPath = position == 0 ? resource.containerPath : "\(resource.containerPath)-\(position)"
-        endpoint.podAddress = "unix://" + containerPath.joiningPath(SlotEndpoint.socketName)
+      let containerPath = position == 0 ? resource.containerPath : "\(resource.containerPath)-\(position)"
+      if let host = endpoints[index]?.folder {
         mounts.append(MountSpec(containerPath: containerPath, hostPath: host))
       }
-      addresses.append(endpoint.podAddress)
+      addresses.append(SlotEndpoint.podAddress(resource: resource, slot: index, containerPath: containerPath))
     }
     var envs = [
       "VACCEL_PLUGINS": SlotEndpoint.clientPlugin,

@@ -117,3 +117,35 @@ extension Directories {
     }
   }
 }
+
+extension Directories {
+  /// Removes `folder` and everything in it, never through a symlink.
+  public static func removeTree(_ folder: String) {
+    var own = stat()
+    guard lstat(folder, &own) == 0, own.st_mode & S_IFMT == S_IFDIR else { return }
+    removeContents(of: folder)
+    rmdir(folder)
+  }
+
+  /// The folders directly inside `folder` (no symlinks), newest change first.
+  public static func subfolders(of folder: String) -> [String] {
+    let descriptor = open(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    guard descriptor >= 0 else { return [] }
+    guard let handle = fdopendir(descriptor) else {
+      close(descriptor)
+      return []
+    }
+    defer { closedir(handle) }
+    var found: [(name: String, changed: timespec)] = []
+    while let entry = readdir(handle) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+      }
+      guard name != ".", name != ".." else { continue }
+      var info = stat()
+      guard lstat(folder + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
+      found.append((name, info.st_mtim))
+    }
+    return found.sorted { ($0.changed.tv_sec, $0.changed.tv_nsec) > ($1.changed.tv_sec, $1.changed.tv_nsec) }.map(\.name)
+  }
+}

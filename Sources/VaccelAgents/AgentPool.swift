@@ -18,7 +18,7 @@ public actor AgentPool {
   /// visit to every slot.
   private var warmSlots: Set<Int> = []
   private var install: Result<AgentInstall, AgentError>?
-  private let logger: Logger
+  let logger: Logger
 
   public init(
     resource: ResourceConfig, runDir: String, stateDir: String, launcher: any ProcessLaunching,
@@ -46,32 +46,9 @@ public actor AgentPool {
     resource: ResourceConfig, index: Int, runDir: String, logDirectory: String,
     launcher: any ProcessLaunching, logger: Logger
   ) -> SlotAgentContext {
-    let id = resource.deviceID(slot: index)
-    let port = resource.basePort + index
-    let folder: String?
-    let socket: String?
-    let listen: AgentAddress
-    let probe: AgentAddress
-    switch resource.transport {
-    case .unix:
-      folder = runDir.joiningPath(resource.slug).joiningPath(id)
-      socket = folder!.joiningPath("vaccel.sock")
-      listen = .unix(path: socket!)
-      probe = listen
-    case .vsock:
-      folder = nil
-      socket = nil
-      listen = .vsock(cid: resource.agent.vsockListenCID, port: UInt32(port))
-      probe = .vsock(cid: 1, port: UInt32(port))  // VMADDR_CID_LOCAL
-    case .tcp:
-      folder = nil
-      socket = nil
-      listen = .tcp(host: resource.nodeIP ?? "127.0.0.1", port: port)
-      probe = listen
-    }
+    let addressing = SlotAddressing(resource: resource, runDir: runDir, slot: index)
     return SlotAgentContext(
-      slotID: id, index: index, listenAddress: listen, probeAddress: probe, folder: folder,
-      folderRoot: folder == nil ? nil : runDir, socketPath: socket, logPath: logDirectory.joiningPath("\(id).log"), agent: resource.agent,
+      addressing: addressing, logPath: logDirectory.joiningPath("\(addressing.slotID).log"), agent: resource.agent,
       access: resource.endpoint, launcher: launcher, logger: logger)
   }
 
@@ -115,12 +92,12 @@ public actor AgentPool {
     await topUpWarm()
   }
 
-  /// A fresh, ready agent for a new holder of slot `index`.
-  public func handOut(_ index: Int, within deadline: Duration) async throws(AgentError) {
+  /// A fresh, ready agent for a new holder of slot `index`, and where it listens.
+  public func handOut(_ index: Int, within deadline: Duration) async throws(AgentError) -> AgentEndpoint {
     held.insert(index)
     warmSlots.remove(index)
     defer { Task { await self.topUpWarm() } }
-    try await slots[index].handOut(within: deadline)
+    return try await slots[index].handOut(within: deadline)
   }
 
   /// The held slot's agent, running and ready (container start; daemon restart).
@@ -147,7 +124,8 @@ public actor AgentPool {
   public func stopAll() async {
     warmSlots.removeAll()
     await withDiscardingTaskGroup { group in
-      for slot in slots { group.addTask { await slot.stop() } }
+      // Closing: a start asked for after this (a held slot being taken on) starts nothing.
+      for slot in slots { group.addTask { await slot.stop(closing: true) } }
     }
   }
 

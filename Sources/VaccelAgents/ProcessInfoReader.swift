@@ -17,16 +17,27 @@ extension ProcessInfoReader {
   /// Processes (other than us) whose command line has `argument` as one of its words: how
   /// agents left by a previous daemon are found even without a checkpoint.
   public static func processes(withArgument argument: String) -> [Int32] {
-    processes(withAnyArgument: [argument])[argument] ?? []
+    processes(withArgumentWhere: { $0 == argument }).map(\.pid)
   }
 
-  /// One pass over /proc for many arguments at once (argument → pids), with plain reads:
-  /// recovery asks for every slot's address, and a pass per slot was O(slots × processes).
+  /// One pass over /proc for many arguments at once (argument → pids).
   public static func processes(withAnyArgument arguments: Set<String>) -> [String: [Int32]] {
-    guard !arguments.isEmpty, let proc = opendir("/proc") else { return [:] }
+    guard !arguments.isEmpty else { return [:] }
+    var found: [String: [Int32]] = [:]
+    for (pid, argument) in processes(withArgumentWhere: arguments.contains) {
+      found[argument, default: []].append(pid)
+    }
+    return found
+  }
+
+  /// Every live process (other than us) and word of its command line that `matches`, in one
+  /// pass over /proc with plain reads: recovery asks about every slot's agents at once, and a
+  /// pass per slot was O(slots × processes).
+  public static func processes(withArgumentWhere matches: (String) -> Bool) -> [(pid: Int32, argument: String)] {
+    guard let proc = opendir("/proc") else { return [] }
     defer { closedir(proc) }
     let me = getpid()
-    var found: [String: [Int32]] = [:]
+    var found: [(pid: Int32, argument: String)] = []
     var buffer = [UInt8](repeating: 0, count: 8192)
     while let entry = readdir(proc) {
       let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
@@ -40,8 +51,8 @@ extension ProcessInfoReader {
       guard count > 0 else { continue }
       for word in buffer[0..<count].split(separator: 0) {
         let text = String(decoding: word, as: UTF8.self)
-        if arguments.contains(text), state(of: pid) != "Z" {
-          found[text, default: []].append(pid)
+        if matches(text), state(of: pid) != "Z" {
+          found.append((pid, text))
         }
       }
     }

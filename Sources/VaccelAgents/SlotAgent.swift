@@ -7,17 +7,10 @@ public import VaccelRPC
 
 /// Everything one slot's supervisor needs; built by `AgentPool`.
 public struct SlotAgentContext: Sendable {
-  public var slotID: String
-  public var index: Int
-  /// Where the agent listens (`-a`).
-  public var listenAddress: AgentAddress
-  /// Where the probe connects (the same, or the loopback form of a wildcard listen address).
-  public var probeAddress: AgentAddress
-  /// unix transport: the slot's own folder (mounted into the pod), the root it lives under
-  /// (`runDir`; nothing below it may be a symlink), and its socket.
-  public var folder: String?
-  public var folderRoot: String?
-  public var socketPath: String?
+  /// Where the slot's agents listen, per allocation.
+  public var addressing: SlotAddressing
+  public var slotID: String { addressing.slotID }
+  public var index: Int { addressing.index }
   public var logPath: String
   public var agent: AgentConfig
   /// Owner and mode of the slot folder and agent socket (unix transport).
@@ -36,12 +29,17 @@ public actor SlotAgent {
   private var status = SlotAgentStatus()
   private var install: AgentInstall?
   private var process: MonitoredProcess?
+  /// Where the current allocation's agent listens. unix: nil until an agent is started or
+  /// handed out; a new one after every recycle, so no holder ever sees the next one's agent.
+  private var endpoint: AgentEndpoint?
   private var supervisor: Task<Void, Never>?
   private var readyWaiters: [UUID: CheckedContinuation<Void, any Error>] = [:]
   /// Serializes hand-out, recycle and stop, which all suspend (stopping an agent takes time):
   /// an actor runs one piece at a time, but its methods interleave at every `await`.
   private var lifecycleHeld = false
   private var lifecycleWaiters: [CheckedContinuation<Void, Never>] = []
+  /// Set when the daemon stops: nothing starts here any more, whoever asks afterwards.
+  private var closed = false
   /// The back-off wait in progress; cancelling it restarts the agent at once.
   private var backoffTimer: Task<Void, any Error>?
   private let log: AgentLog
@@ -60,12 +58,25 @@ public actor SlotAgent {
     self.changes = changes
     self.log = AgentLog(path: context.logPath, maxBytes: context.agent.logMaxBytes)
     self.probe = AgentProbe(mode: context.agent.probe, timeout: context.agent.probeTimeout)
+    if !context.addressing.perAllocation {
+      self.endpoint = context.addressing.endpoint(allocation: "")
+      self.status.endpoint = endpoint?.listen.description
+    }
     var logger = context.logger
     logger[metadataKey: "slot"] = "\(context.slotID)"
     self.logger = logger
   }
 
   public var snapshot: SlotAgentStatus { status }
+
+  /// The current allocation's place, made up now if there is none yet.
+  private func assignEndpoint() -> AgentEndpoint {
+    if let endpoint { return endpoint }
+    let assigned = context.addressing.endpoint(allocation: EndpointLayout.newAllocation())
+    endpoint = assigned
+    status.endpoint = assigned.listen.description
+    return assigned
+  }
 
   private func publish() {
     changes.yield((context.index, status))
@@ -100,6 +111,8 @@ public actor SlotAgent {
   /// Makes sure an agent runs here and waits until it is ready (PreStartContainer, warm pool).
   public func ensureReady(within deadline: Duration) async throws(AgentError) {
     await acquireLifecycle()
+    // Only a holder asks for this: whatever runs here is theirs now, recycled before another.
+    status.handedOut = true
     let started = startLocked()
     releaseLifecycle()
     try started.get()
@@ -108,6 +121,7 @@ public actor SlotAgent {
   }
 
   private func startLocked() -> Result<Void, AgentError> {
+    guard !closed else { return .failure(.notReady("the daemon is stopping")) }
     status.wanted = true
     guard install != nil else {
       publish()
@@ -130,14 +144,16 @@ public actor SlotAgent {
     publish()
   }
 
-  /// Hands the slot's agent to a new holder: a fresh process that never served anyone.
+  /// Hands the slot's agent to a new holder: a fresh process that never served anyone, in a
+  /// place of the allocation's own (unix), which is returned.
   /// Lifecycle changes (hand-out, recycle, stop) run one at a time: a hand-out that arrives
   /// while the previous holder's recycle is stopping the agent waits for it, then starts anew.
-  public func handOut(within deadline: Duration) async throws(AgentError) {
+  public func handOut(within deadline: Duration) async throws(AgentError) -> AgentEndpoint {
     await acquireLifecycle()
     if status.handedOut {
       await recycleLocked(keepRunning: true)
     }
+    let place = assignEndpoint()
     let started = startLocked()
     if case .success = started {
       status.handedOut = true
@@ -146,8 +162,10 @@ public actor SlotAgent {
     }
     releaseLifecycle()
     try started.get()
-    guard status.phase != .ready else { return }
-    try await waitUntilReady(within: deadline)
+    if status.phase != .ready {
+      try await waitUntilReady(within: deadline)
+    }
+    return place
   }
 
   /// Stops the agent, wipes the slot folder, and starts a fresh one if `keepRunning`.
@@ -159,7 +177,7 @@ public actor SlotAgent {
 
   private func recycleLocked(keepRunning: Bool) async {
     await stopLocked()
-    wipeFolder()
+    dropEndpoint()
     status.handedOut = false
     status.wanted = keepRunning
     if keepRunning && install != nil { ensureSupervisor() }
@@ -183,10 +201,12 @@ public actor SlotAgent {
     }
   }
 
-  /// Takes over an agent a previous daemon instance left running for a holder.
-  public func adopt(pid: Int32, monitor: ProcessMonitor) -> Bool {
+  /// Takes over an agent a previous daemon instance left running for a holder, in the place
+  /// of `allocation`.
+  public func adopt(pid: Int32, allocation: String, monitor: ProcessMonitor) -> Bool {
     guard process == nil, let watched = try? monitor.watch(pid: pid, isChild: false) else { return false }
     process = watched
+    resume(allocation: allocation)
     status.pid = pid
     status.phase = .starting
     status.wanted = true
@@ -197,11 +217,37 @@ public actor SlotAgent {
     return true
   }
 
-  /// Stops the agent (SIGTERM, grace period, SIGKILL) and supervision.
-  public func stop() async {
+  /// A held slot whose agent a previous daemon ran in the place of `allocation`: the next
+  /// agent starts there again, since the holder's containers have that folder mounted.
+  public func resume(allocation: String) {
+    endpoint = context.addressing.endpoint(allocation: allocation)
+    status.endpoint = endpoint?.listen.description
+    status.handedOut = true
+    publish()
+  }
+
+  /// Stops the agent (SIGTERM, grace period, SIGKILL) and supervision, and removes its socket
+  /// (the agent never does). A holder's folder stays for the next daemon to start its agent in;
+  /// an allocation nobody holds goes.
+  public func stop(closing: Bool = false) async {
     await acquireLifecycle()
+    if closing { closed = true }
     await stopLocked()
+    if status.handedOut {
+      if let endpoint { SlotFolder.removeSocket(endpoint) }
+    } else {
+      dropEndpoint()
+      publish()
+    }
     releaseLifecycle()
+  }
+
+  /// The allocation is over: its folder goes (unix), and the next agent gets a new one.
+  private func dropEndpoint() {
+    guard context.addressing.perAllocation, let endpoint else { return }
+    SlotFolder.remove(endpoint)
+    self.endpoint = nil
+    status.endpoint = nil
   }
 
   private func stopLocked() async {
@@ -237,7 +283,7 @@ public actor SlotAgent {
   // MARK: Supervision
 
   private func ensureSupervisor() {
-    guard supervisor == nil else { return }
+    guard supervisor == nil, !closed else { return }
     supervisor = Task { await self.supervise() }
   }
 
@@ -259,7 +305,8 @@ public actor SlotAgent {
         }
       }
       let started = ContinuousClock.now
-      switch await waitForReadiness(of: running) {
+      let place = assignEndpoint()
+      switch await waitForReadiness(of: running, at: place) {
       case .ready:
         status.phase = .ready
         status.down = false
@@ -272,7 +319,7 @@ public actor SlotAgent {
           try await Task.sleep(for: resetAfter)
           await self.markStable(running.pid)
         }
-        let liveness = Task { await self.watchLiveness(of: running) }
+        let liveness = Task { await self.watchLiveness(of: running, at: place.probe) }
         let exit = await running.waitForExit()
         stable.cancel()
         liveness.cancel()
@@ -308,13 +355,13 @@ public actor SlotAgent {
   /// Probes a ready agent every `liveness.interval`; after `liveness.failures` misses in a row
   /// (a hung agent: alive, socket accepting, no answers) it is SIGKILLed, which the supervisor
   /// treats as a crash. Returns whether it killed the agent.
-  private func watchLiveness(of running: MonitoredProcess) async -> Bool {
+  private func watchLiveness(of running: MonitoredProcess, at address: AgentAddress) async -> Bool {
     let interval = context.agent.livenessInterval
     guard interval > .zero, context.agent.probe != .process else { return false }
     var misses = 0
     while (try? await Task.sleep(for: interval)) != nil, running.exitStatus == nil {
       do {
-        try await probe.check(context.probeAddress)
+        try await probe.check(address)
         misses = 0
       } catch {
         misses += 1
@@ -336,21 +383,15 @@ public actor SlotAgent {
   }
 
   private func launch(_ install: AgentInstall) throws(AgentError) -> MonitoredProcess {
-    removeStaleSocket()
-    if let folder = context.folder, let root = context.folderRoot {
-      do {
-        try Directories.create(root)
-        try Directories.create(String(folder.dropFirst(root.count)), beneath: root)
-        // The resource's folder is traversable, not listable: a pod sees only its own slot.
-        let parent = String(folder[..<(folder.lastIndex(of: "/") ?? folder.endIndex)])
-        try FileAccess.set(parent, type: S_IFDIR, uid: nil, gid: nil, mode: 0o711)
-        try FileAccess.set(folder, type: S_IFDIR, uid: context.access.uid, gid: context.access.gid, mode: context.access.folderMode)
-      } catch {
-        throw .launch("cannot prepare the slot folder: \(error)")
-      }
+    let place = assignEndpoint()
+    SlotFolder.removeSocket(place)
+    do {
+      try SlotFolder.prepare(place, addressing: context.addressing, access: context.access)
+    } catch {
+      throw .launch("cannot prepare the slot folder: \(error)")
     }
     let arguments = context.agent.args.map {
-      $0.replacingOccurrences(of: AgentConfig.addressPlaceholder, with: context.listenAddress.description)
+      $0.replacingOccurrences(of: AgentConfig.addressPlaceholder, with: place.listen.description)
     }
     var environment = context.agent.environment
     environment["PATH"] = environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -366,14 +407,14 @@ public actor SlotAgent {
     status.pid = launched.pid
     status.startedAt = Date()
     publish()
-    logger.info("agent started", metadata: ["pid": "\(launched.pid)", "address": "\(context.listenAddress)"])
+    logger.info("agent started", metadata: ["pid": "\(launched.pid)", "address": "\(place.listen)"])
     context.onEvent(.started)
     return launched
   }
 
   private enum Readiness { case ready, failed(String), cancelled }
 
-  private func waitForReadiness(of running: MonitoredProcess) async -> Readiness {
+  private func waitForReadiness(of running: MonitoredProcess, at place: AgentEndpoint) async -> Readiness {
     let deadline = ContinuousClock.now + context.agent.readyTimeout
     var lastProbeError = "no answer yet"
     var interval = Self.firstStartPoll
@@ -382,11 +423,11 @@ public actor SlotAgent {
         return .failed("agent \(exit) before it was ready")
       }
       do {
-        try await probe.check(context.probeAddress)
+        try await probe.check(place.probe)
         if running.exitStatus == nil {
           // Only now is the socket there to be given its owner and mode (the agent binds it
           // root-owned, not writable by others, so nobody else could connect before this).
-          if let socket = context.socketPath {
+          if let socket = place.socketPath {
             do {
               try FileAccess.set(socket, type: S_IFSOCK, uid: context.access.uid, gid: context.access.gid, mode: context.access.mode)
             } catch {
@@ -478,21 +519,5 @@ public actor SlotAgent {
     let waiters = readyWaiters
     readyWaiters = [:]
     for waiter in waiters.values { waiter.resume(throwing: error) }
-  }
-
-  // MARK: Files
-
-  private func removeStaleSocket() {
-    guard let socketPath = context.socketPath else { return }
-    var info = stat()
-    if lstat(socketPath, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK {
-      unlink(socketPath)
-    }
-  }
-
-  /// Empties the slot folder (what the previous holder's agent or pod left there).
-  private func wipeFolder() {
-    guard let folder = context.folder else { return }
-    Directories.removeContents(of: folder)
   }
 }

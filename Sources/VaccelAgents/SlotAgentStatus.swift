@@ -30,6 +30,8 @@ public struct SlotAgentStatus: Sendable, Equatable {
   public var wanted = false
   /// The agent went away unexpectedly and is not back yet.
   public var down = false
+  /// Where the current allocation's agent listens (unix: nil between allocations).
+  public var endpoint: String?
 
   public init() {}
 

@@ -1,6 +1,5 @@
 extension ConfigLoader {
   static let slotRange = 1...4096
-  static let socketName = "vaccel.sock"
 
   static func validate(
     _ agent: AgentConfig, field: String, fail: (String, String) -> ConfigError
@@ -120,7 +119,9 @@ extension ConfigLoader {
 
       switch resource.transport {
       case .unix:
-        let agentSocket = config.runDir.joiningPath(resource.slug).joiningPath(lastID).joiningPath(socketName)
+        // The longest: the last slot's folder, an allocation folder in it, the socket.
+        let agentSocket = EndpointLayout.slotFolder(runDir: config.runDir, resource: resource, slot: resource.slots - 1)
+          .joiningPath(String(repeating: "f", count: EndpointLayout.allocationLength)).joiningPath(EndpointLayout.socketName)
         try requireSocketLength("runDir", agentSocket, what: "the agent socket")
       case .vsock, .tcp:
         let last = resource.basePort + resource.slots - 1

@@ -172,7 +172,7 @@ public struct Demo: Sendable {
     }
     report.pidBefore = before
     report.pidAfter = after.agent.pid
-    print("slot \(freedID) is free again; its agent was stopped and its folder wiped"
+    print("slot \(freedID) is free again; its agent was stopped and its allocation's folder removed"
       + (after.agent.pid.map { "; a fresh agent (pid \($0)) keeps it warm for the next pod" } ?? "") + "\n")
     print(StatusFormat.table(try await statusClient.fetch(), wide: false))
   }

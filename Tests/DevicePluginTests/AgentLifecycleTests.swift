@@ -184,9 +184,9 @@ struct AgentLifecycleTests {
   @Test func aFreedSlotIsRecycledAndTheNextHolderGetsANewProcess() async throws {
     let podResources = FakePodResources()
     try await DaemonHarness.using(try await start(podResources: podResources)) { harness in
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
+      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
       let first = try await pid(harness, "accel-3")
-      let socket = harness.config.runDir + "/accel/accel-3/vaccel.sock"
+      let socket = try reply.hostSocket
       #expect(FileManager.default.fileExists(atPath: socket))
 
       let holder = Holder(namespace: "default", pod: "a", container: "main")
@@ -201,7 +201,7 @@ struct AgentLifecycleTests {
       }
       #expect(freed.agent.pid == nil)
       #expect(ProcessInfoReader.state(of: first) == nil)
-      #expect(!FileManager.default.fileExists(atPath: socket), "the folder was wiped")
+      #expect(!FileManager.default.fileExists(atPath: try reply.hostFolder), "the allocation's folder is gone")
 
       _ = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
       let second = try await pid(harness, "accel-3")
@@ -228,15 +228,23 @@ struct AgentLifecycleTests {
       $0.resources[0].agent.restartBackoffInitial = .seconds(60)
       $0.resources[0].agent.restartBackoffMax = .seconds(60)
     }) { harness in
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-5"]])
+      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-5"]])
       let first = try await pid(harness, "accel-5")
+      // A first crash restarts at once; the second in a row starts the (60 s) back-off.
       kill(first, SIGKILL)
-      _ = try await harness.manager.waitForSlot("accel-5", timeout: Self.timeout) { $0.agent.phase == .backoff }
+      let second = try await harness.manager.waitForSlot("accel-5", timeout: Self.timeout) {
+        $0.agent.restarts == 1 && $0.agent.phase == .ready && $0.agent.pid != first
+      }.agent.pid!
+      kill(second, SIGKILL)
+      let waiting = try await harness.manager.waitForSlot("accel-5", timeout: Self.timeout) { $0.agent.restarts == 2 }
+      #expect(waiting.agent.phase == .backoff && waiting.agent.pid == nil)
 
       let client = try await harness.kubelet.client(harness.resource)
       _ = try await client.preStartContainer(.with { $0.devicesIds = ["accel-5"] })
       let state = await harness.manager.slotStates[5]
-      #expect(state.agent.phase == .ready && state.agent.pid != first)
+      #expect(state.agent.phase == .ready && state.agent.pid != first && state.agent.pid != second)
+      // The container restarts into the same allocation: its folder, its agent.
+      #expect(state.agent.endpoint == "unix://" + (try reply.hostSocket))
     }
   }
 

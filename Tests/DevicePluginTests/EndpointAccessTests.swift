@@ -31,11 +31,11 @@ struct EndpointAccessTests {
   @Test func byDefaultOnlyRootReachesTheAgentAndTheParentIsNotListable() async throws {
     try await DaemonHarness.using(try await DaemonHarness.start()) { harness in
       try await harness.registered()
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
-      let folder = harness.config.runDir + "/accel/accel-0"
+      let folder = try await harness.kubelet.allocate(harness.resource, [["accel-0"]]).hostFolder
       #expect(try Self.mode(folder) == (0o710, 0, 0))
       #expect(try Self.mode(folder + "/vaccel.sock").mode == 0o660)
       #expect(try Self.mode(harness.config.runDir + "/accel").mode == 0o711)
+      #expect(try Self.mode(harness.config.runDir + "/accel/accel-0").mode == 0o711)
       chmod(harness.directory.path, 0o711)
       #expect(try await !Self.canConnect(folder + "/vaccel.sock", uid: 1000, gid: 1000))
     }
@@ -48,15 +48,15 @@ struct EndpointAccessTests {
       // folder through its bind mount; the path above it does not matter to them).
       chmod(harness.directory.path, 0o711)
       try await harness.registered()
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])
-      let folder = harness.config.runDir + "/accel/accel-1"
+      let folder = try await harness.kubelet.allocate(harness.resource, [["accel-1"]]).hostFolder
       let socket = folder + "/vaccel.sock"
       #expect(try Self.mode(folder) == (0o710, 0, 2000))
       #expect(try Self.mode(socket) == (0o660, 0, 2000))
       #expect(try await Self.canConnect(socket, uid: 1000, gid: 2000), "a pod in group 2000")
       #expect(try await !Self.canConnect(socket, uid: 1000, gid: 3000), "a pod in another group")
-      // Neither pod can list the resource folder to find other slots.
+      // Neither pod can list the resource or slot folder to find other slots or allocations.
       #expect(try Self.mode(harness.config.runDir + "/accel").mode & 0o044 == 0)
+      #expect(try Self.mode(harness.config.runDir + "/accel/accel-1").mode & 0o044 == 0)
     }
   }
 }

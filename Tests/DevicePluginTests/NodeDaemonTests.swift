@@ -34,8 +34,10 @@ struct NodeDaemonTests {
       let container = try #require(reply.containerResponses.first)
       #expect(container.envs["VACCEL_RPC_ADDRESS"] == "unix:///var/run/vaccel/vaccel.sock")
       #expect(container.envs["VACCEL_PLUGINS"] == "libvaccel-rpc.so")
-      let hostFolder = harness.config.runDir + "/accel/accel-3"
-      #expect(container.mounts.map(\.hostPath) == [hostFolder])
+      // The allocation's own folder, inside the slot's.
+      let hostFolder = try reply.hostFolder
+      #expect(hostFolder.hasPrefix(harness.config.runDir + "/accel/accel-3/"))
+      #expect(EndpointLayout.isAllocation(String(hostFolder.split(separator: "/").last ?? "")))
       #expect(container.mounts.map(\.containerPath) == ["/var/run/vaccel"])
       #expect(container.annotations["vaccel.org/slots"] == "accel-3")
       #expect(container.annotations["vaccel.org/resource"] == "vaccel.org/accel")

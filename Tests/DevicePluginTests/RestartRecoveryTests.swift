@@ -43,11 +43,8 @@ struct RestartRecoveryTests {
   }
 
   var checkpointPath: String { directory.sub("state/checkpoint.json") }
-  func socket(_ slot: Int) -> String { directory.sub("run/accel/accel-\(slot)/vaccel.sock") }
-
   func startDaemon() throws -> ChildProcess {
-    let binary = URL(fileURLWithPath: Fixtures.standinAgent).deletingLastPathComponent().path + "/vaccel-device-plugin"
-    return try ChildProcess(binary, ["--config", configPath])
+    try ChildProcess(Fixtures.daemon, ["--config", configPath])
   }
 
   /// Waits (on inotify events of the state folder) for a checkpoint satisfying `predicate`.
@@ -96,8 +93,11 @@ struct RestartRecoveryTests {
 
     var daemon = try startDaemon()
     _ = try await kubelet.wait(for: "registration") { $0.healthy("vaccel.org/accel") == 4 }
-    _ = try await kubelet.allocate("vaccel.org/accel", [["accel-0"]])
-    _ = try await kubelet.allocate("vaccel.org/accel", [["accel-1"]])
+    // Each pod's agent socket, where its mounted folder has it.
+    let socket = [
+      try await kubelet.allocate("vaccel.org/accel", [["accel-0"]]).hostSocket,
+      try await kubelet.allocate("vaccel.org/accel", [["accel-1"]]).hostSocket,
+    ]
     podResources.set("vaccel.org/accel", holders: [
       "accel-0": Holder(namespace: "default", pod: "a", container: "main"),
       "accel-1": Holder(namespace: "default", pod: "b", container: "main"),
@@ -113,15 +113,15 @@ struct RestartRecoveryTests {
     daemon = try startDaemon()
     _ = try await kubelet.wait(for: "registration after restart") { $0.registrations >= 2 && $0.healthy("vaccel.org/accel") == 4 }
     for slot in 0..<2 {
-      _ = try await session(on: socket(slot))
-      let agents = ProcessInfoReader.processes(withArgument: "unix://" + socket(slot))
+      _ = try await session(on: socket[slot])
+      let agents = ProcessInfoReader.processes(withArgument: "unix://" + socket[slot])
       #expect(agents == [pids[slot]], "slot \(slot): adopted, not duplicated: \(agents)")
     }
 
     // Pod b went away while nobody watched: its slot is freed and recycled.
     podResources.set("vaccel.org/accel", holders: ["accel-0": Holder(namespace: "default", pod: "a", container: "main")])
     _ = try await checkpoint { slots in !slots[1].allocated && slots[1].pid == nil }
-    #expect(ProcessInfoReader.processes(withArgument: "unix://" + socket(1)).isEmpty)
+    #expect(ProcessInfoReader.processes(withArgument: "unix://" + socket[1]).isEmpty)
 
     // A torn checkpoint: set aside, state rebuilt from the running agent and pod-resources.
     await kill9(daemon)
@@ -130,12 +130,16 @@ struct RestartRecoveryTests {
     let rebuilt = try await checkpoint { slots in slots[0].allocated && slots[0].pid != nil }
     #expect(rebuilt[0].pid == pids[0])
     #expect(FileManager.default.fileExists(atPath: checkpointPath + ".corrupt"))
-    _ = try await session(on: socket(0))
-    #expect(ProcessInfoReader.processes(withArgument: "unix://" + socket(0)) == [pids[0]])
+    _ = try await session(on: socket[0])
+    #expect(ProcessInfoReader.processes(withArgument: "unix://" + socket[0]) == [pids[0]])
 
-    // SIGTERM: a clean exit that stops the agents.
+    // SIGTERM: a clean exit that stops the agents and removes their sockets; the held slot's
+    // folder stays for the next daemon (the pod has it mounted), the freed one's is gone.
     kill(daemon.process.processIdentifier, SIGTERM)
     #expect(await daemon.wait() == 0)
     #expect(ProcessInfoReader.state(of: pids[0]) == nil || ProcessInfoReader.state(of: pids[0]) == "Z")
+    #expect(!FileManager.default.fileExists(atPath: socket[0]))
+    #expect(FileManager.default.fileExists(atPath: (socket[0] as NSString).deletingLastPathComponent))
+    #expect(!FileManager.default.fileExists(atPath: (socket[1] as NSString).deletingLastPathComponent))
   }
 }

@@ -42,7 +42,7 @@ struct StatusAPITests {
       #expect(slot.state == .allocated)
       #expect((slot.holder.namespace, slot.holder.pod, slot.holder.container) == ("ml", "infer-0", "app"))
       #expect(slot.agentPid == Int64(try #require(held.agent.pid)))
-      #expect(slot.endpoint == "unix://" + harness.config.runDir + "/accel/accel-1/vaccel.sock")
+      #expect(slot.endpoint.hasPrefix("unix://" + harness.config.runDir + "/accel/accel-1/") && slot.endpoint.hasSuffix("/vaccel.sock"))
       #expect(resource.slots[0].state == .ready)
       #expect(resource.slots[2].state == .free)
 

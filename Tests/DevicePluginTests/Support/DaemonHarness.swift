@@ -110,6 +110,11 @@ enum Fixtures {
     }
     return Repository.root + "/.build/debug/vaccel-standin-agent"
   }()
+
+  /// The daemon binary, built beside the stand-in.
+  static var daemon: String {
+    URL(fileURLWithPath: standinAgent).deletingLastPathComponent().path + "/vaccel-device-plugin"
+  }
 }
 
 /// pod-resources for in-process tests: what the test says is held, or an error.

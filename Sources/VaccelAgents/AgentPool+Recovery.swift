@@ -1,0 +1,79 @@
+import VaccelConfig
+
+/// What the checkpoint says of a held slot's agent.
+public struct HeldAgent: Sendable, Equatable {
+  /// The allocation its endpoint names (nil when the checkpoint is lost or names none).
+  public var allocation: String?
+  public var pid: Int32?
+
+  public init(allocation: String? = nil, pid: Int32? = nil) {
+    self.allocation = allocation
+    self.pid = pid
+  }
+}
+
+extension AgentPool {
+  /// After a daemon restart. A held slot keeps the place its holder has mounted: the
+  /// allocation the checkpoint names, else the one a running agent of the slot listens in,
+  /// else the newest folder on disk. The agent the previous daemon left there is adopted; every
+  /// other agent left on the slot is stopped, and every other allocation folder removed (a
+  /// free slot's all). Agents are found by their listen address, so this works without a
+  /// checkpoint. Returns the held slots whose agent was adopted; the others need a new one.
+  public func recover(held: [Int: HeldAgent], monitor: ProcessMonitor) async -> Set<Int> {
+    let running = leftoverAgents()
+    var adopted = Set<Int>()
+    for slot in slots {
+      let index = slot.context.index
+      let addressing = slot.context.addressing
+      var leftovers = running[index] ?? []
+      var keep: String?
+      if let record = held[index] {
+        keep = record.allocation ?? leftovers.first?.allocation ?? SlotFolder.newestAllocation(of: addressing)
+        // The one the checkpoint names first, then any other agent in the kept place.
+        let candidates = leftovers.indices.filter { leftovers[$0].allocation == keep }
+        let pick = candidates.first { leftovers[$0].pid == record.pid } ?? candidates.first
+        if let pick, let keep, await slot.adopt(pid: leftovers[pick].pid, allocation: keep, monitor: monitor) {
+          adopted.insert(index)
+          leftovers.remove(at: pick)
+        } else if let keep {
+          await slot.resume(allocation: keep)
+        }
+        markHeld(index)
+      }
+      for leftover in leftovers {
+        logger.notice(
+          "stopping an agent left by the previous daemon",
+          metadata: ["slot": "\(slot.context.slotID)", "pid": "\(leftover.pid)"])
+        await LeftoverAgents.stop(pid: leftover.pid, monitor: monitor, grace: resource.agent.stopGracePeriod)
+      }
+      SlotFolder.removeAllocations(of: addressing, keeping: keep)
+    }
+    return adopted
+  }
+
+  /// Agents of this pool's slots running now (slot index → pid and allocation), in one pass
+  /// over /proc.
+  func leftoverAgents() -> [Int: [(pid: Int32, allocation: String)]] {
+    let addressings = slots.map(\.context.addressing)
+    var found: [Int: [(pid: Int32, allocation: String)]] = [:]
+    if let first = addressings.first?.slotFolder {
+      // unix: "unix://<runDir>/<slug>/<slot-id>/…"; the slot from its folder's name.
+      let prefix = "unix://" + first[...(first.lastIndex(of: "/") ?? first.startIndex)]
+      let indexByID = Dictionary(uniqueKeysWithValues: addressings.map { ($0.slotID, $0.index) })
+      for (pid, argument) in ProcessInfoReader.processes(withArgumentWhere: { $0.hasPrefix(prefix) }) {
+        let rest = argument.dropFirst(prefix.count)
+        guard let slotID = rest.split(separator: "/").first, let index = indexByID[String(slotID)],
+          let allocation = addressings[index].allocation(ofListenAddress: argument)
+        else { continue }
+        found[index, default: []].append((pid, allocation))
+      }
+    } else {
+      let indexByAddress = Dictionary(
+        addressings.map { ($0.endpoint(allocation: "").listen.description, $0.index) }, uniquingKeysWith: { a, _ in a })
+      for (pid, argument) in ProcessInfoReader.processes(withArgumentWhere: { indexByAddress[$0] != nil }) {
+        found[indexByAddress[argument]!, default: []].append((pid, ""))
+      }
+    }
+    return found
+  }
+}
