@@ -133,6 +133,7 @@ let package = Package(
     .target(
       name: "DevicePlugin",
       dependencies: [
+        "CVaccelSystem",
         "KubeletAPI",
         "StatusAPI",
         "VaccelManifests",
@@ -182,7 +183,7 @@ let package = Package(
     .executableTarget(
       name: "vaccel-chaos",
       dependencies: [
-        "DevicePlugin", "KubeletEmulation", "VaccelAgents", "VaccelCtlKit", "VaccelRPC", "VaccelAgentAPI",
+        "DevicePlugin", "KubeletEmulation", "VaccelAgents", "VaccelConfig", "VaccelCtlKit", "VaccelRPC", "VaccelAgentAPI",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),

@@ -48,3 +48,41 @@ int vdp_pidfd_send_signal(int pidfd, int sig) {
 int vdp_set_child_subreaper(void) {
   return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }
+
+/* The signal handler's only state: the pipe's write end (set once, before any handler). */
+static int vdp_signal_pipe = -1;
+
+static void vdp_on_signal(int sig) {
+  int saved = errno;
+  unsigned char byte = (unsigned char)sig;
+  /* Non-blocking: a full pipe already holds enough requests to stop. */
+  (void)!write(vdp_signal_pipe, &byte, 1);
+  errno = saved;
+}
+
+int vdp_trap_shutdown_signals(void) {
+  if (vdp_signal_pipe >= 0) {
+    errno = EALREADY;
+    return -1;
+  }
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+  int flags = fcntl(fds[1], F_GETFL);
+  if (flags < 0 || fcntl(fds[1], F_SETFL, flags | O_NONBLOCK) != 0) {
+    int saved = errno;
+    close(fds[0]);
+    close(fds[1]);
+    errno = saved;
+    return -1;
+  }
+  vdp_signal_pipe = fds[1];
+  struct sigaction action = {0};
+  action.sa_handler = vdp_on_signal;
+  action.sa_flags = SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  int signals[] = {SIGTERM, SIGINT, SIGHUP};
+  for (unsigned i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+    if (sigaction(signals[i], &action, NULL) != 0) return -1;
+  }
+  return fds[0];
+}

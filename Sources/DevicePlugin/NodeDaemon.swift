@@ -105,20 +105,50 @@ public struct NodeDaemon: Sendable {
   public func prepareDirectories() throws {
     try Directories.create(config.kubelet.devicePluginDir)
     try Directories.create(config.runDir)
-    try Directories.create(config.stateDir, mode: 0o700)
     if !config.statusSocket.isEmpty {
       try Directories.create((config.statusSocket as NSString).deletingLastPathComponent)
     }
   }
 
+  /// Makes this instance the node's only one: the state folder's lock, taken before recovery,
+  /// the checkpoint, RuntimeClass publishing or any socket, so that a second instance (an
+  /// operator's `kubectl exec … vaccel-device-plugin`, a surge during a rollout) fails at once
+  /// and touches nothing of the first's.
+  public func takeOwnership() throws -> OwnerLock {
+    try Directories.create(config.stateDir, mode: 0o700)
+    return try OwnerLock(folder: config.stateDir)
+  }
+
   /// Runs until SIGTERM/SIGINT (or the task is cancelled), then stops registering, ends the
   /// `ListAndWatch` streams, removes our sockets and stops the agents.
+  ///
+  /// `stopRequests` (the executable's trapped signals) may arrive at any moment, start-up and
+  /// recovery included: what was adopted or started by then is stopped, and `run` returns.
   public func run(
-    gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint], additionalServices: [any Service] = []
+    gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint], stopRequests: AsyncStream<Int32>? = nil,
+    additionalServices: [any Service] = []
   ) async throws {
+    let owner = try takeOwnership()
+    defer { withExtendedLifetime(owner) {} }
+    let stop = StopRequest()
+    let listener = Task { [logger] in
+      guard let stopRequests else { return }
+      for await signal in stopRequests {
+        logger.notice("stopping", metadata: ["signal": "\(signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "\(signal)")"])
+        await stop.request()
+      }
+    }
+    defer { listener.cancel() }
+
     try prepareDirectories()
     _ = RuntimeClassPublisher.publish(config: config, logger: logger)
+    defer { monitor.shutdown() }
     await recover()
+    if await stop.requested {
+      await stopAgents()
+      logger.info("stopped")
+      return
+    }
     let writer = checkpoint
     for manager in managers {
       await manager.setOnChange { writer.markDirty() }
@@ -148,7 +178,7 @@ public struct NodeDaemon: Sendable {
         "resources": "\(config.resources.map(\.name))",
         "devicePluginDir": "\(config.kubelet.devicePluginDir)",
       ])
-    defer { monitor.shutdown() }
+    await stop.attach(group)
     do {
       try await group.run()
     } catch {

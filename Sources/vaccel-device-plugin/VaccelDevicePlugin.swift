@@ -22,9 +22,18 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
   /// ArgumentParser exits 64 on a usage error; operators get one code for "your input is
   /// wrong", whether it came by flag or by file: 2.
   static func main() async {
+    // First of all: from here on SIGTERM/SIGINT are requests to stop cleanly, whenever they come.
+    let signals: ShutdownSignals
+    do {
+      signals = try ShutdownSignals.trap()
+    } catch {
+      FileHandle.standardError.write(Data("vaccel-device-plugin: \(error)\n".utf8))
+      Foundation.exit(1)
+    }
     do {
       var command = try parseAsRoot()
       if var command = command as? VaccelDevicePlugin {
+        command.signals = signals
         try await command.run()
       } else {
         try command.run()
@@ -65,6 +74,13 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
   @Option(help: "Unix socket of the status API that vaccelctl reads; empty turns it off.")
   var statusSocket: String?
 
+  /// Trapped in `main` before anything else; not a flag.
+  var signals: ShutdownSignals?
+
+  enum CodingKeys: String, CodingKey {
+    case config, devicePluginDir, podResourcesSocket, runDir, stateDir, logLevel, logFormat, metricsAddress, statusSocket
+  }
+
   func run() async throws {
     let overrides = ConfigOverrides(
       configPath: config, devicePluginDir: devicePluginDir, podResourcesSocket: podResourcesSocket,
@@ -90,7 +106,7 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
         try ConfigLoader.load(flags: overrides, environment: environment).logLevel
       }
       try await NodeDaemon(config: daemonConfig, logger: logger, reapOrphans: true)
-        .run(additionalServices: [reloader])
+        .run(gracefulShutdownSignals: [], stopRequests: signals?.requests, additionalServices: [reloader])
     } catch {
       logger.critical("daemon failed", metadata: ["error": "\(error)"])
       throw ExitCode(1)

@@ -18,4 +18,10 @@ int vdp_pidfd_send_signal(int pidfd, int sig);
 /// prctl(PR_SET_CHILD_SUBREAPER): orphans of our children are re-parented to us to be reaped.
 int vdp_set_child_subreaper(void);
 
+/// Traps SIGTERM, SIGINT and SIGHUP from the first moment of the process: each one that
+/// arrives is written as one byte (its number) into a pipe whose read end is returned (-1 and
+/// errno on failure). The handlers stay for the life of the process, so no signal is lost to
+/// a default action (which ends the process with no clean-up) or to a handler being swapped.
+int vdp_trap_shutdown_signals(void);
+
 #endif
