@@ -192,7 +192,7 @@ let package = Package(
     ),
     .testTarget(
       name: "VaccelCtlTests",
-      dependencies: ["VaccelCtlKit", "VaccelManifests", "StatusAPI", "VaccelConfig", "DevicePlugin", "KubeletEmulation", .product(name: "Yams", package: "Yams")],
+      dependencies: ["VaccelCtlKit", "VaccelManifests", "StatusAPI", "VaccelConfig", "VaccelAgents", "DevicePlugin", "KubeletEmulation", .product(name: "Yams", package: "Yams")],
       exclude: ["HelmRenderer"]
     ),
     .testTarget(

@@ -1,4 +1,4 @@
-public import VaccelConfig
+import VaccelConfig
 import VaccelAgents
 
 /// What a container is given to reach the agent of one slot it holds.

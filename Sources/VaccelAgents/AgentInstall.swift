@@ -13,6 +13,9 @@ public struct AgentInstall: Sendable, Equatable {
   /// The reason the node cannot run these agents, or the install when it can.
   public static func check(_ agent: AgentConfig, path: String?) -> Result<AgentInstall, AgentError> {
     guard let executable = resolveBinary(agent.binary, path: path) else {
+      if agent.binary.contains("/") {
+        return .failure(.nodeCheck("agent binary '\(agent.binary)' does not exist"))
+      }
       return .failure(.nodeCheck("agent binary '\(agent.binary)' not found on PATH or in \(binaryFolders.joined(separator: ", "))"))
     }
     guard FileManager.default.isExecutableFile(atPath: executable) else {

@@ -70,9 +70,10 @@ public struct Doctor: Sendable {
     }
     let failed = checks.filter { $0.outcome == .fail }.count
     let warned = checks.filter { $0.outcome == .warn }.count
+    let warnings = warned == 1 ? "1 warning" : "\(warned) warnings"
     out += failed == 0
-      ? "\(checks.count) checks: all passed\(warned > 0 ? " (\(warned) warnings)" : "")\n"
-      : "\(checks.count) checks: \(failed) failed\(warned > 0 ? ", \(warned) warnings" : "")\n"
+      ? "\(checks.count) checks: all passed\(warned > 0 ? " (\(warnings))" : "")\n"
+      : "\(checks.count) checks: \(failed) failed\(warned > 0 ? ", \(warnings)" : "")\n"
     return out
   }
 
@@ -115,46 +116,22 @@ public struct Doctor: Sendable {
     let plugins = resource.agent.plugins.isEmpty ? "no plugins configured" : "plugins \(resource.agent.plugins.joined(separator: ", ")) found"
     return [
       Check(name: "\(name): install", outcome: .pass, detail: "\(install.executable); \(plugins)"),
-      await runs(install.executable, agent: resource.agent, name: "\(name): runs"),
+      await runs(install, agent: resource.agent, name: "\(name): runs"),
     ]
   }
 
-  /// `<agent> --version` exits 0 within 5 s, with the library path the daemon gives it.
-  func runs(_ executable: String, agent: AgentConfig, name: String) async -> Check {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = ["--version"]
-    var environment = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
-    if let libraryPath = agent.libraryPath { environment["LD_LIBRARY_PATH"] = libraryPath }
-    process.environment = environment
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    let exited: Bool? = await withCheckedContinuation { continuation in
-      let once = Once(continuation)
-      process.terminationHandler = { _ in once.resume(true) }
-      do {
-        try process.run()
-      } catch {
-        once.resume(nil)
-        return
-      }
-      DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
-        if process.isRunning { process.terminate() }
-        once.resume(false)
-      }
+  /// The agent started as the daemon starts it, on a temporary socket with the configured
+  /// plugins, serving one session round trip, then stopped (it has no `--version`).
+  func runs(_ install: AgentInstall, agent: AgentConfig, name: String) async -> Check {
+    do {
+      let trial = try await AgentTrial.run(install, agent: agent, timeout: agent.readyTimeout)
+      let milliseconds = Double(trial.ready.components.attoseconds) / 1e15 + Double(trial.ready.components.seconds) * 1000
+      return Check(
+        name: name, outcome: .pass,
+        detail: "started on a temporary socket, a session round trip after \(String(format: "%.0f", milliseconds)) ms, stopped")
+    } catch {
+      return Check(name: name, outcome: .fail, detail: "\(error)")
     }
-    switch exited {
-    case nil: return Check(name: name, outcome: .fail, detail: "cannot start \(executable)")
-    case false?: return Check(name: name, outcome: .fail, detail: "\(executable) --version did not finish within 5s")
-    case true?: break
-    }
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      .split(separator: "\n").first.map(String.init) ?? ""
-    guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-      return Check(name: name, outcome: .fail, detail: "\(executable) --version exited with \(process.terminationStatus): \(text)")
-    }
-    return Check(name: name, outcome: .pass, detail: text.isEmpty ? "\(executable) --version exits 0" : text)
   }
 
   func vsock() -> Check {
@@ -192,21 +169,5 @@ public struct Doctor: Sendable {
       name: "k3s containerd config", outcome: configured == nil || !registered ? .warn : .pass,
       detail: detail + (configured != nil && !registered ? "; no kata runtime handlers in it (VM-sandboxed pods will not start)" : "")))
     return checks
-  }
-}
-
-/// Resumes a continuation at most once, whichever of several callbacks comes first.
-private final class Once<T: Sendable>: @unchecked Sendable {
-  private let lock = NSLock()
-  private var continuation: CheckedContinuation<T, Never>?
-
-  init(_ continuation: CheckedContinuation<T, Never>) { self.continuation = continuation }
-
-  func resume(_ value: T) {
-    let pending: CheckedContinuation<T, Never>? = lock.withLock {
-      defer { continuation = nil }
-      return continuation
-    }
-    pending?.resume(returning: value)
   }
 }

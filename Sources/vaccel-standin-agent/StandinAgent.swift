@@ -12,8 +12,8 @@ import VaccelRPC
 /// `STANDIN_HANG=startup|requests`, `STANDIN_REFUSE_SESSIONS=1`.
 @main
 enum StandinAgent {
-  static let version = "vaccel-rpc-agent 0.5.0 (vaccel-device-plugin stand-in)"
-  static let usage = "Usage: vaccel-rpc-agent [OPTIONS]\n\nOptions:\n  -a, --server-address <ADDRESS>  [default: tcp://127.0.0.1:65500]\n      --vaccel-config <CONFIG>\n  -h, --help\n  -V, --version\n"
+  /// Like the real agent (vaccel-rust 0.5.0): no `--version`, no `-V`; `--version` is a usage error.
+  static let usage = "Usage: vaccel-rpc-agent [OPTIONS]\n\nOptions:\n  -a, --server-address <ADDRESS>  [default: tcp://127.0.0.1:65500]\n      --vaccel-config <CONFIG>\n  -h, --help\n"
 
   static func main() async {
     for signal in [SIGTERM, SIGINT, SIGHUP] {
@@ -74,9 +74,6 @@ enum StandinAgent {
       case "--vaccel-config": _ = value(argument)
       case "-h", "--help":
         print(usage)
-        exit(0)
-      case "-V", "--version":
-        print(version)
         exit(0)
       default:
         if argument.hasPrefix("--server-address=") {

@@ -26,6 +26,15 @@ struct StandinAgentTests {
     #expect(result.error.contains("unexpected argument '--bogus'"))
   }
 
+  /// The real agent has no `--version` (vaccel-contract.md): a check that relies on it fails on
+  /// real nodes, so the stand-in refuses it the same way.
+  @Test(arguments: ["--version", "-V"])
+  func versionIsAUsageErrorAsWithTheRealAgent(_ flag: String) async throws {
+    let result = try await run([flag])
+    #expect(result.status == 2 && result.reason == .exit)
+    #expect(result.error.hasPrefix("error: unexpected argument '\(flag)' found"), "\(result.error)")
+  }
+
   @Test func anUnloadablePluginExits2BeforeAnySocketExists() async throws {
     let directory = try TestDirectory()
     let socket = directory.sub("a.sock")

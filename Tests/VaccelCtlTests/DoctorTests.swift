@@ -1,6 +1,7 @@
 import Foundation
 import KubeletEmulation
 import Testing
+import VaccelAgents
 import VaccelConfig
 @testable import VaccelCtlKit
 
@@ -33,10 +34,12 @@ struct DoctorTests {
     let failed = checks.filter { $0.outcome == .fail }
     #expect(failed.isEmpty, "\(failed)")
     #expect(Doctor.exitCode(checks) == 0)
-    #expect(checks.contains { $0.name == "agent for vaccel.org/accel: runs" && $0.detail.contains("vaccel-rpc-agent 0.5.0") })
+    // Started as the daemon starts it, one session round trip, stopped (no `--version`).
+    let runs = checks.first { $0.name == "agent for vaccel.org/accel: runs" }
+    #expect(runs?.outcome == .pass && runs?.detail.contains("a session round trip after") == true, "\(String(describing: runs))")
     #expect(checks.contains { $0.name == "agent for vaccel.org/accel-fc" && $0.outcome == .skip })
     #expect(checks.contains { $0.name == "k3s" && $0.outcome == .skip })
-    #expect(Doctor.render(checks).hasSuffix("all passed (1 warnings)\n"))  // the daemon is not running
+    #expect(Doctor.render(checks).hasSuffix("all passed (1 warning)\n"))  // the daemon is not running
   }
 
   @Test func aBareNodeFailsWithReasons() async throws {
@@ -49,10 +52,25 @@ struct DoctorTests {
     #expect(byName["kubelet device-plugins folder"]?.outcome == .fail)
     #expect(byName["kubelet registration socket"]?.detail.contains("no such socket") == true)
     #expect(byName["pod-resources socket"]?.outcome == .fail)
-    #expect(byName["agent for vaccel.org/accel"]?.detail.contains("not found") == true)
+    #expect(byName["agent for vaccel.org/accel"]?.detail == "agent binary '/nonexistent/vaccel-rpc-agent' does not exist")
     #expect(byName["runDir"]?.outcome == .pass)  // creatable
     #expect(Doctor.exitCode(checks) == 1)
     #expect(Doctor.render(checks).contains("failed"))
+  }
+
+  /// An agent that starts but serves no session fails the check with what went wrong, as does
+  /// one that exits at once; neither is left running.
+  @Test(arguments: [("STANDIN_REFUSE_SESSIONS", "1", "served no session within"), ("VACCEL_PLUGINS", "libvaccel-missing.so", "exited with code 2 before it served a session")])
+  func anAgentThatDoesNotServeFailsTheRunCheck(_ key: String, _ value: String, _ expected: String) async throws {
+    let scratch = try Scratch()
+    defer { scratch.remove() }
+    var config = config(scratch, binary: Repository.built("vaccel-standin-agent"))
+    config.resources[0].agent.env[key] = value
+    config.resources[0].agent.readyTimeout = .seconds(2)
+    let checks = await Doctor(config: config).agentChecks(config.resources[0])
+    let runs = try #require(checks.first { $0.name == "agent for vaccel.org/accel: runs" })
+    #expect(runs.outcome == .fail && runs.detail.contains(expected), "\(runs.detail)")
+    #expect(ProcessInfoReader.processes(withArgumentWhere: { $0.hasPrefix("unix:///tmp/vaccel-trial.") }).isEmpty)
   }
 
   @Test func k3sContainerdConfigIsFoundAndChecked() throws {
