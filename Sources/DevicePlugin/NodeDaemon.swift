@@ -36,7 +36,7 @@ public struct NodeDaemon: Sendable {
     launcher: (any ProcessLaunching)? = nil,
     reapOrphans: Bool = false,
     searchPath: String? = ProcessInfo.processInfo.environment["PATH"],
-    metrics: DaemonMetrics = DaemonMetrics()
+    metrics: DaemonMetrics = DaemonMetrics(version: BuildInfo.version)
   ) throws {
     self.config = config
     self.logger = logger
@@ -143,6 +143,9 @@ public struct NodeDaemon: Sendable {
     try prepareDirectories()
     _ = RuntimeClassPublisher.publish(config: config, logger: logger)
     defer { monitor.shutdown() }
+    // The node checks first: recovery starts held slots' agents, which needs the install known
+    // (before, each held slot logged "the node cannot run agents" a moment before it could).
+    for manager in managers { await manager.agents?.checkNode(topUp: false) }
     await recover()
     if await stop.requested {
       await stopAgents()

@@ -79,17 +79,22 @@ public actor AgentPool {
     }
   }
 
-  /// Runs the node checks now and applies the result to every slot if it changed.
-  public func checkNode() async {
+  /// Runs the node checks now and applies the result to every slot if it changed; then tops up
+  /// the warm pool, unless `topUp` is false (before recovery, which must see the slots as the
+  /// previous daemon left them).
+  public func checkNode(topUp: Bool = true) async {
     let result = AgentInstall.check(resource.agent, path: searchPath)
-    guard result != install else { return }
+    guard result != install else {
+      if topUp { await topUpWarm() }
+      return
+    }
     switch result {
     case .success(let found): logger.notice("agent install found", metadata: ["binary": "\(found.executable)"])
     case .failure(let problem): logger.error("node cannot run agents", metadata: ["reason": "\(problem)"])
     }
     install = result
     for slot in slots { await slot.setInstall(result) }
-    await topUpWarm()
+    if topUp { await topUpWarm() }
   }
 
   /// A fresh, ready agent for a new holder of slot `index`, and where it listens.

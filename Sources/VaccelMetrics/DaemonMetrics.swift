@@ -14,7 +14,7 @@ public final class DaemonMetrics: Sendable {
   ]
   private let readiness = Mutex<[String: (registered: Bool, streams: Int)]>([:])
 
-  public init(version: String = "dev", registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+  public init(version: String, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
     self.registry = registry
     registry.makeGauge(
       name: Self.prefix + "build_info", labels: [("version", version)],

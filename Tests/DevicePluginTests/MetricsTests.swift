@@ -1,6 +1,7 @@
 import DevicePlugin
 import Foundation
 import Testing
+import VaccelConfig
 import VaccelMetrics
 
 #if canImport(FoundationNetworking)
@@ -42,7 +43,8 @@ struct MetricsTests {
         #"vaccel_device_plugin_list_and_watch_streams{resource="vaccel.org/accel"} 1"#,
         "vaccel_device_plugin_allocate_duration_seconds_count",
         "vaccel_device_plugin_agent_ready_seconds_count",
-        "vaccel_device_plugin_build_info",
+        // The version the status API and the image tag say, not a placeholder.
+        #"vaccel_device_plugin_build_info{version="\#(BuildInfo.version)"} 1"#,
         "vaccel_device_plugin_checkpoint_writes_total",
       ] {
         #expect(text.contains(expected), "missing \(expected)")
