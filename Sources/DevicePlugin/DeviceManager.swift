@@ -244,7 +244,8 @@ public actor DeviceManager {
 
   /// What pod-resources says holds this resource's slots (device ID → holder). Slots held
   /// and unknown to us are taken on (their agent started); slots we think held that nobody
-  /// holds any more, and that were not allocated within `grace`, are freed and recycled.
+  /// holds any more are freed and recycled, unless allocated within `grace` and not listed
+  /// since (the kubelet records an allocation only after Allocate returns).
   public func updateHolders(_ held: [String: Holder], grace: Duration, now: ContinuousClock.Instant = .now) async {
     var freed: [Int] = []
     let before = table.slots.map { ($0.allocated, $0.holder) }

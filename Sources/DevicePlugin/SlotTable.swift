@@ -13,6 +13,8 @@ struct SlotTable: Sendable {
     var lastAllocated: UInt64 = 0
     /// Held by a container (since Allocate, or as pod-resources reports).
     var allocated = false
+    /// When Allocate handed the slot out, until pod-resources lists its holder: the kubelet
+    /// records an allocation a moment after Allocate returns, and `allocationGrace` covers that.
     var allocatedAt: ContinuousClock.Instant?
     var holder: Holder?
     /// The slot's agent is running and passed its probe.
@@ -85,7 +87,12 @@ struct SlotTable: Sendable {
       allocatedCount += 1
     }
     slots[index].allocated = true
-    if let holder { slots[index].holder = holder }
+    if let holder {
+      slots[index].holder = holder
+      // pod-resources lists the holder: the grace for a not-yet-listed allocation is over, and
+      // a holder that disappears from now on is freed at the next poll.
+      slots[index].allocatedAt = nil
+    }
     return wasFree
   }
 

@@ -209,6 +209,23 @@ struct AgentLifecycleTests {
     }
   }
 
+  /// The grace covers only an allocation pod-resources has not listed yet: a listed holder
+  /// that disappears is freed at the next poll (in a cluster, slots stayed held 24-27 s).
+  @Test func aListedHolderThatGoesIsFreedAtTheNextPollWhateverTheGrace() async throws {
+    let podResources = FakePodResources()
+    try await DaemonHarness.using(try await start({ $0.kubelet.allocationGrace = .seconds(3600) }, podResources: podResources)) { harness in
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])
+      podResources.set(harness.resource, ["accel-0": Holder(namespace: "default", pod: "a", container: "main")])
+      try await harness.daemon.podResources.pollOnce()
+      podResources.set(harness.resource, [:])  // pod a is deleted; accel-1's pod was never listed
+      try await harness.daemon.podResources.pollOnce()
+      let states = await harness.manager.slotStates
+      #expect(!states[0].allocated, "a listed holder that went is freed at once")
+      #expect(states[1].allocated, "an allocation not listed yet keeps its grace")
+    }
+  }
+
   @Test func reallocatingAHeldSlotNeverReusesTheAgent() async throws {
     // The kubelet may give a slot to a new pod before our poll noticed the old one left.
     try await DaemonHarness.using(try await start()) { harness in
