@@ -81,6 +81,7 @@ extension ResourcePlugin: CustomStringConvertible {
 final class RegistrationLoop {
   private let plugin: ResourcePlugin
   private var server: PluginServer?
+  /// The kubelet.sock registered with (its file identity).
   private var registeredWith: FileIdentity?
   private var failures = 0
   private var waitingLogged = false
@@ -126,7 +127,9 @@ final class RegistrationLoop {
       plugin.registration.set(.waitingForKubelet)
       return nil
     }
-    guard kubelet != registeredWith else { return nil }
+    // The same socket file, whatever happened to its metadata (a chmod, a relabel or a link
+    // changes its ctime): one registration per kubelet.sock.
+    if let registeredWith, kubelet.isSameFile(as: registeredWith) { return nil }
 
     let request = V1beta1_RegisterRequest.forResource(
       name: plugin.manager.resource.name, endpoint: plugin.manager.resource.endpointFileName)
