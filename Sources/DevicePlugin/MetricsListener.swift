@@ -1,5 +1,7 @@
 public import Logging
 public import ServiceLifecycle
+import Foundation
+import NIOCore
 import Synchronization
 public import VaccelMetrics
 
@@ -36,7 +38,14 @@ public final class MetricsListener: Service, Sendable, CustomStringConvertible {
   }
 
   public func run() async throws {
-    let channel = try await MetricsServer.bind(host: host, port: port, metrics: metrics)
+    let channel: any Channel
+    do {
+      channel = try await MetricsServer.bind(host: host, port: port, metrics: metrics)
+    } catch {
+      // NIO's own text names its syscall, not our setting: say which one to change.
+      let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+      throw PluginError.unavailable("metrics.address \(host):\(port): cannot listen: \(reason) (another process on that port? set metrics.address or --metrics-address)")
+    }
     let actual = channel.localAddress?.port ?? port
     let waiters = bound.withLock { state in
       state.port = actual

@@ -4,6 +4,9 @@ import FoundationEssentials
 import Foundation
 #endif
 public import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 import DaemonLogging
 import Yams
 
@@ -266,18 +269,37 @@ public enum ConfigLoader {
     return level
   }
 
-  private static func readFile(_ path: String) throws(ConfigError) -> String {
-    let data: Data
-    do {
-      data = try Data(contentsOf: URL(fileURLWithPath: path))
-    } catch {
-      throw ConfigError(source: path, field: "", problem: "cannot read the config file (\(error.localizedDescription))")
+  /// The text of a config file, or an error that says what is wrong with the path: missing,
+  /// a folder, unreadable, too large, not UTF-8. The daemon, `vaccelctl manifests` and
+  /// `vaccelctl doctor` all read configs through this, so they say the same thing.
+  public static func readFile(_ path: String) throws(ConfigError) -> String {
+    func fail(_ problem: String) -> ConfigError { ConfigError(source: path, field: "", problem: problem) }
+    var info = stat()
+    guard stat(path, &info) == 0 else {
+      throw fail(errno == ENOENT ? "no such file" : "cannot read it: \(String(cString: strerror(errno)))")
     }
-    guard data.count <= maxFileBytes else {
-      throw ConfigError(source: path, field: "", problem: "the file is \(data.count) bytes; a config is at most \(maxFileBytes)")
+    guard info.st_mode & S_IFMT != S_IFDIR else { throw fail("is a folder, not a config file") }
+    guard info.st_mode & S_IFMT == S_IFREG else { throw fail("is not a regular file") }
+    guard info.st_size <= maxFileBytes else {
+      throw fail("the file is \(info.st_size) bytes; a config is at most \(maxFileBytes)")
     }
-    guard let text = String(data: data, encoding: .utf8) else {
-      throw ConfigError(source: path, field: "", problem: "the file is not UTF-8 text")
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw fail("cannot read it: \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var bytes = [UInt8](repeating: 0, count: maxFileBytes + 1)
+    var count = 0
+    while count < bytes.count {
+      let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
+      if got < 0 && errno == EINTR { continue }
+      guard got >= 0 else { throw fail("cannot read it: \(String(cString: strerror(errno)))") }
+      if got == 0 { break }
+      count += got
+    }
+    guard count <= maxFileBytes else {
+      throw fail("the file is over \(maxFileBytes) bytes; a config is at most \(maxFileBytes)")
+    }
+    guard let text = String(validating: bytes[0..<count], as: UTF8.self) else {
+      throw fail("the file is not UTF-8 text")
     }
     return text
   }

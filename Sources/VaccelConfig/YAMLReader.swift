@@ -52,6 +52,9 @@ struct YAMLReader {
     guard let node = take(key) else { return nil }
     // Plain scalars only: a quoted "8" is a string, not a number.
     guard case .scalar(let scalar) = node, scalar.style == .plain, let value = node.int else {
+      if case .scalar(let scalar) = node, scalar.style != .plain, Int(scalar.string) != nil {
+        throw error(child(key), "expected a whole number, got the quoted string \(Self.describe(node)); write \(scalar.string) without quotes")
+      }
       throw error(child(key), "expected a whole number, got \(Self.describe(node))")
     }
     return value

@@ -93,8 +93,11 @@ struct Manifests: ParsableCommand {
       options.k3s = k3s || k3sAutoDeploy
       options.k3sAutoDeploy = k3sAutoDeploy
       if let config {
-        guard let data = FileManager.default.contents(atPath: config), let text = String(data: data, encoding: .utf8) else {
-          throw CtlError.usage("--config \(config): cannot read it as a UTF-8 text file")
+        let text: String
+        do {
+          text = try ConfigLoader.readFile(config)
+        } catch {
+          throw CtlError.usage("--config \(error)")
         }
         options.configText = text
         options.configSource = config

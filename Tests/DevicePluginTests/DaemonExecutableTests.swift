@@ -31,6 +31,35 @@ struct DaemonExecutableTests {
   @Test func aMissingConfigFileExits2() async throws {
     let result = try await ChildProcess.run(binary, ["--config", "/nonexistent/vaccel.yaml"])
     #expect(result.status == 2)
-    #expect(result.error.contains("/nonexistent/vaccel.yaml"))
+    #expect(result.error.contains("/nonexistent/vaccel.yaml: no such file"), "\(result.error)")
+  }
+
+  @Test func aConfigPathThatIsAFolderExits2SayingSo() async throws {
+    let directory = try TestDirectory()
+    let result = try await ChildProcess.run(binary, ["--config", directory.path])
+    #expect(result.status == 2)
+    #expect(result.error.contains("\(directory.path): is a folder, not a config file"), "\(result.error)")
+  }
+
+  /// A busy metrics port names the setting and the address, not NIO's syscall.
+  @Test func aBusyMetricsPortExits1NamingTheSetting() async throws {
+    let directory = try TestDirectory()
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(listener) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, 1) == 0 && getsockname(listener, $0, &length) == 0 }
+    }
+    try #require(bound)
+    let port = Int(UInt16(bigEndian: address.sin_port))
+    let result = try await ChildProcess.run(binary, [
+      "--metrics-address", "127.0.0.1:\(port)", "--device-plugin-dir", directory.sub("dp"), "--run-dir", directory.sub("run"),
+      "--state-dir", directory.sub("state"), "--pod-resources-socket", directory.sub("pr.sock"),
+    ])
+    #expect(result.status == 1)
+    #expect(result.error.contains("metrics.address 127.0.0.1:\(port): cannot listen: Address already in use"), "\(result.error)")
   }
 }

@@ -131,7 +131,7 @@ struct ConfigLoaderTests {
     ("version: v1\nresources: [{name: vaccel.org/a, slots: 4097}]\n", "resources[0].slots", "out of range"),
     ("version: v1\nresources: [{name: vaccel.org/a, slots: -1}]\n", "resources[0].slots", "out of range"),
     ("version: v1\nresources: [{name: vaccel.org/a, slots: eight}]\n", "resources[0].slots", "whole number"),
-    ("version: v1\nresources: [{name: vaccel.org/a, slots: \"8\"}]\n", "resources[0].slots", "whole number"),
+    ("version: v1\nresources: [{name: vaccel.org/a, slots: \"8\"}]\n", "resources[0].slots", "got the quoted string '8'; write 8 without quotes"),
     ("version: v1\nresources: [{name: vaccel.org/a, slots: 99999999999999999999999}]\n", "resources[0].slots", "whole number"),
     ("version: v1\nresources: [{name: vaccel.org/a, slots: [1]}]\n", "resources[0].slots", "whole number"),
     ("version: v1\nresources: [{name: vaccel.org/a, transport: grpc}]\n", "resources[0].transport", "unix, vsock, tcp"),

@@ -29,6 +29,14 @@ struct VaccelctlExecutableTests {
     #expect(!result.error.isEmpty)
   }
 
+  /// A missing config reads the same wherever vaccelctl reads one.
+  @Test(arguments: [["manifests", "--config", "/nonexistent.yaml"], ["doctor", "--config", "/nonexistent.yaml"]])
+  func aMissingConfigIsNoSuchFileEverywhere(_ arguments: [String]) async throws {
+    let result = try await Tool.run(Self.vaccelctl, arguments)
+    #expect(result.status == 2)
+    #expect(result.error.contains("/nonexistent.yaml: no such file"), "\(result.error)")
+  }
+
   @Test func manifestsPrintsTheRender() async throws {
     let result = try await Tool.run(Self.vaccelctl, ["manifests", "--k3s"])
     #expect(result.status == 0)
