@@ -29,6 +29,8 @@ public actor SlotAgent {
   private var status = SlotAgentStatus()
   private var install: AgentInstall?
   private var process: MonitoredProcess?
+  /// The files the running agent started from, to explain a crash after they changed.
+  private var startedFrom: InstallFingerprint?
   /// Where the current allocation's agent listens. unix: nil until an agent is started or
   /// handed out; a new one after every recycle, so no holder ever sees the next one's agent.
   private var endpoint: AgentEndpoint?
@@ -280,6 +282,19 @@ public actor SlotAgent {
     return explanation
   }
 
+  /// Why the agent ended, if anything says: its files changed under it (an install replaced
+  /// in place), or its last words (a panic, a known crash).
+  private func explainExit() -> String? {
+    let lastWords = forwardLogs()
+    guard let changed = startedFrom?.changedFiles(), !changed.isEmpty else { return lastWords }
+    startedFrom = nil
+    let files = changed.prefix(3).joined(separator: ", ") + (changed.count > 3 ? " and \(changed.count - 3) more" : "")
+    logger.error(
+      "agent died after its files changed under it: the vAccel install was replaced while agents ran from it; update it into a new folder and switch a symlink, or drain the node first (README: Updating the vAccel install)",
+      metadata: ["changed": "\(files)"])
+    return "its files changed while it ran (\(files))" + (lastWords.map { "; \($0)" } ?? "")
+  }
+
   // MARK: Supervision
 
   private func ensureSupervisor() {
@@ -324,7 +339,7 @@ public actor SlotAgent {
         stable.cancel()
         liveness.cancel()
         let unresponsive = await liveness.value
-        let explanation = forwardLogs()
+        let explanation = explainExit()
         process = nil
         status.pid = nil
         guard status.wanted && !Task.isCancelled else { return }
@@ -337,7 +352,7 @@ public actor SlotAgent {
         guard await backOff(ranFor: ContinuousClock.now - started) else { return }
       case .failed(let why):
         if running.exitStatus == nil { await terminate(running) }
-        let explanation = forwardLogs()
+        let explanation = explainExit()
         process = nil
         status.pid = nil
         guard status.wanted && !Task.isCancelled else { return }
@@ -403,6 +418,7 @@ public actor SlotAgent {
       throw .launch("cannot start \(install.executable): \(error)")
     }
     process = launched
+    startedFrom = InstallFingerprint(executable: install.executable, agent: context.agent)
     status.phase = .starting
     status.pid = launched.pid
     status.startedAt = Date()

@@ -69,6 +69,7 @@ struct AgentLifecycleTests {
       #expect(state.agent.pid != first)
       #expect(state.agent.restarts == 1)
       #expect(state.agent.lastError?.contains("SIGKILL") == true)
+      #expect(state.agent.lastError?.contains("files changed") == false, "nothing changed under this one")
       #expect(ProcessInfoReader.state(of: first) == nil, "the killed agent was reaped, not left a zombie")
     }
   }
@@ -206,6 +207,34 @@ struct AgentLifecycleTests {
       _ = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
       let second = try await pid(harness, "accel-3")
       #expect(second != first)
+    }
+  }
+
+  /// An install replaced in place under running agents crashes them (SIGSEGV in a cluster):
+  /// the slot's error and the daemon's log say which files changed.
+  @Test func anAgentThatDiesAfterItsLibrariesChangedSaysSo() async throws {
+    let directory = try TestDirectory()
+    let library = directory.sub("vaccel/lib/libvaccel.so")
+    try FileManager.default.createDirectory(atPath: directory.sub("vaccel/lib"), withIntermediateDirectories: true)
+    try Data("version 1".utf8).write(to: URL(fileURLWithPath: library))
+    try await DaemonHarness.using(try await DaemonHarness.start(directory: directory, configure: {
+      $0.resources[0].agent.libraryPath = directory.sub("vaccel/lib")
+      // The Swift runtime's crash handler would catch the SIGSEGV; the real agent has none.
+      $0.resources[0].agent.env["SWIFT_BACKTRACE"] = "enable=no"
+    })) { harness in
+      try await harness.registered()
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-2"]])
+      let first = try await pid(harness, "accel-2")
+      // `cp` of a new build over the running one: same file, new contents.
+      let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: library))
+      try handle.write(contentsOf: Data("version 2, longer".utf8))
+      try handle.close()
+      kill(first, SIGSEGV)
+      let state = try await harness.manager.waitForSlot("accel-2", timeout: Self.timeout) {
+        $0.agent.restarts == 1 && $0.agent.phase == .ready
+      }
+      #expect(state.agent.lastError?.contains("SIGSEGV") == true, "\(state.agent.lastError ?? "")")
+      #expect(state.agent.lastError?.contains("its files changed while it ran (\(library))") == true, "\(state.agent.lastError ?? "")")
     }
   }
 
