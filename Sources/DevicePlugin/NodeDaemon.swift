@@ -36,6 +36,7 @@ public struct NodeDaemon: Sendable {
     launcher: (any ProcessLaunching)? = nil,
     reapOrphans: Bool = false,
     searchPath: String? = ProcessInfo.processInfo.environment["PATH"],
+    vaccelRunFolder: String? = VaccelRunFolder.defaultPath,
     metrics: DaemonMetrics = DaemonMetrics(version: BuildInfo.version)
   ) throws {
     self.config = config
@@ -52,7 +53,7 @@ public struct NodeDaemon: Sendable {
         agents: resource.agents == .managed
           ? AgentPool(
             resource: resource, runDir: config.runDir, stateDir: config.stateDir, launcher: launcher,
-            searchPath: searchPath, logger: logger,
+            searchPath: searchPath, vaccelRunFolder: vaccelRunFolder, logger: logger,
             onEvent: { event in
               switch event {
               case .started: metrics.agentStarted(resource: resource.name)

@@ -13,6 +13,8 @@ public actor AgentPool {
   public nonisolated let statusChanges: AsyncStream<(Int, SlotAgentStatus)>
   private let logDirectory: String
   private let searchPath: String?
+  private let vaccelRunFolder: String?
+  private var runFolderProblem: String?
   private var held: Set<Int> = []
   /// Free slots this pool keeps a fresh agent on; its own bookkeeping, so topping up costs no
   /// visit to every slot.
@@ -22,10 +24,12 @@ public actor AgentPool {
 
   public init(
     resource: ResourceConfig, runDir: String, stateDir: String, launcher: any ProcessLaunching,
-    searchPath: String?, logger: Logger, onEvent: @escaping @Sendable (AgentEvent) -> Void = { _ in }
+    searchPath: String?, vaccelRunFolder: String? = VaccelRunFolder.defaultPath, logger: Logger,
+    onEvent: @escaping @Sendable (AgentEvent) -> Void = { _ in }
   ) {
     self.resource = resource
     self.searchPath = searchPath
+    self.vaccelRunFolder = vaccelRunFolder
     self.logDirectory = stateDir.joiningPath("agents").joiningPath(resource.slug)
     var logger = logger
     logger[metadataKey: "resource"] = "\(resource.name)"
@@ -38,6 +42,7 @@ public actor AgentPool {
         resource: resource, index: index, runDir: runDir, logDirectory: logDirectory,
         launcher: launcher, logger: logger)
       context.onEvent = onEvent
+      context.vaccelRunFolder = vaccelRunFolder
       return SlotAgent(context: context, changes: continuation)
     }
   }
@@ -83,6 +88,19 @@ public actor AgentPool {
   /// the warm pool, unless `topUp` is false (before recovery, which must see the slots as the
   /// previous daemon left them).
   public func checkNode(topUp: Bool = true) async {
+    if let vaccelRunFolder {
+      // Said once per change, not every check.
+      var problem: String?
+      do {
+        try VaccelRunFolder.prepare(vaccelRunFolder)
+      } catch {
+        problem = "\(error)"
+      }
+      if let problem, problem != runFolderProblem {
+        logger.warning("cannot make libvaccel's run folder; agents may fail to start", metadata: ["folder": "\(vaccelRunFolder)", "error": "\(problem)"])
+      }
+      runFolderProblem = problem
+    }
     let result = AgentInstall.check(resource.agent, path: searchPath)
     guard result != install else {
       if topUp { await topUpWarm() }

@@ -12,6 +12,8 @@ public struct SlotAgentContext: Sendable {
   public var slotID: String { addressing.slotID }
   public var index: Int { addressing.index }
   public var logPath: String
+  /// libvaccel's run folder, made before every start (nil: left to libvaccel).
+  public var vaccelRunFolder: String?
   public var agent: AgentConfig
   /// Owner and mode of the slot folder and agent socket (unix transport).
   public var access = EndpointAccess()
@@ -40,6 +42,10 @@ public actor SlotAgent {
   /// an actor runs one piece at a time, but its methods interleave at every `await`.
   private var lifecycleHeld = false
   private var lifecycleWaiters: [CheckedContinuation<Void, Never>] = []
+  /// The agent's last lines, and whether each was forwarded, for the tail after a crash.
+  private var recentLines: [(line: String, forwarded: Bool)] = []
+  /// Immediate restarts in a row after libvaccel lost its run-folder race.
+  private var runFolderRetries = 0
   /// Set when the daemon stops: nothing starts here any more, whoever asks afterwards.
   private var closed = false
   /// The back-off wait in progress; cancelling it restarts the agent at once.
@@ -270,22 +276,38 @@ public actor SlotAgent {
     publish()
   }
 
-  /// Forwards what the agent wrote since the last call into the daemon's log; returns the
+  /// Forwards the lines the agent wrote since the last call into the daemon's log, those at
+  /// `agent.forwardLogs` or above (every line stays in the agent's own file); returns the
   /// last line that explains a failure (a panic, a known crash), if any.
   @discardableResult
   public func forwardLogs() -> String? {
     var explanation: String?
     for line in log.readNewLines() where !line.isEmpty {
-      logger.info("\(line)", metadata: ["source": "agent", "pid": "\(status.pid.map(String.init) ?? "-")"])
+      let severity = AgentLogLine.severity(of: line)
+      let forwarded = AgentLogLine.forwards(severity, under: context.agent.forwardLogs)
+      if forwarded {
+        logger.log(level: severity.daemonLevel, "\(line)", metadata: ["source": "agent", "pid": "\(status.pid.map(String.init) ?? "-")"])
+      }
+      recentLines.append((line, forwarded))
+      if recentLines.count > Self.tailLines { recentLines.removeFirst(recentLines.count - Self.tailLines) }
       explanation = KnownAgentFailures.explain(line) ?? explanation
     }
     return explanation
   }
 
+  /// How much of a crashed agent's log goes into the daemon's, whatever `forwardLogs` says.
+  static let tailLines = 20
+
   /// Why the agent ended, if anything says: its files changed under it (an install replaced
-  /// in place), or its last words (a panic, a known crash).
+  /// in place), or its last words (a panic, a known crash). The lines it wrote last that were
+  /// not forwarded go into the daemon's log now: what an operator needs after a crash.
   private func explainExit() -> String? {
     let lastWords = forwardLogs()
+    let tail = recentLines.filter { !$0.forwarded }.map(\.line)
+    recentLines.removeAll()
+    for line in tail {
+      logger.warning("\(line)", metadata: ["source": "agent", "tail": "true"])
+    }
     guard let changed = startedFrom?.changedFiles(), !changed.isEmpty else { return lastWords }
     startedFrom = nil
     let files = changed.prefix(3).joined(separator: ", ") + (changed.count > 3 ? " and \(changed.count - 3) more" : "")
@@ -325,6 +347,7 @@ public actor SlotAgent {
       case .ready:
         status.phase = .ready
         status.down = false
+        runFolderRetries = 0
         resumeWaiters()
         publish()
         context.onEvent(.ready(after: ContinuousClock.now - started))
@@ -357,6 +380,14 @@ public actor SlotAgent {
         status.pid = nil
         guard status.wanted && !Task.isCancelled else { return }
         context.onEvent(.exited(running.exitStatus, restarting: true))
+        if running.exitStatus == .exited(VaccelRunFolder.raceExitCode), runFolderRetries < VaccelRunFolder.immediateRetries {
+          // Not a crash: libvaccel lost the race to create its run folder. Again, at once.
+          runFolderRetries += 1
+          logger.info(
+            "libvaccel could not create its run folder; starting the agent again at once",
+            metadata: ["folder": "\(context.vaccelRunFolder ?? VaccelRunFolder.defaultPath)"])
+          continue
+        }
         status.lastError = why + (explanation.map { ": \($0)" } ?? "")
         status.down = true
         logger.warning("agent did not become ready", metadata: ["error": "\(why)"])
@@ -390,14 +421,27 @@ public actor SlotAgent {
     return false
   }
 
+  /// Up for `restartBackoff.resetAfter`: the back-off starts from scratch, and the last error
+  /// is history (a healthy slot showed a start-up failure as its error for 13 minutes).
   private func markStable(_ pid: Int32) {
-    guard status.pid == pid, status.phase == .ready, status.consecutiveFailures > 0 else { return }
+    guard status.pid == pid, status.phase == .ready, status.consecutiveFailures > 0 || status.lastError != nil else { return }
+    if status.consecutiveFailures > 0 { logger.notice("agent stable again", metadata: ["pid": "\(pid)"]) }
     status.consecutiveFailures = 0
-    logger.notice("agent stable again", metadata: ["pid": "\(pid)"])
+    status.lastError = nil
     publish()
   }
 
   private func launch(_ install: AgentInstall) throws(AgentError) -> MonitoredProcess {
+    if let runFolder = context.vaccelRunFolder {
+      do {
+        try VaccelRunFolder.prepare(runFolder)
+      } catch {
+        logger.debug("cannot make libvaccel's run folder", metadata: ["error": "\(error)"])
+      }
+    }
+    // Lines of the previous agent first: a later crash's tail is this agent's own.
+    forwardLogs()
+    recentLines.removeAll()
     let place = assignEndpoint()
     SlotFolder.removeSocket(place)
     do {

@@ -244,6 +244,7 @@ public enum ConfigLoader {
       try backoff.rejectUnknownKeys()
     }
     if let value = try reader.int("logMaxBytes") { agent.logMaxBytes = value }
+    if let value = try reader.choice("forwardLogs", as: AgentLogForwarding.self) { agent.forwardLogs = value }
     if let value = try reader.int("vsockListenCID") { agent.vsockListenCID = Int64(value) }
     if let value = try reader.duration("nodeCheckInterval") { agent.nodeCheckInterval = value }
     if var liveness = try reader.mapping("liveness") {

@@ -9,7 +9,9 @@ import VaccelRPC
 /// exit 0 on SIGTERM/SIGINT/SIGHUP.
 ///
 /// Fault knobs (environment): `STANDIN_EXIT_AFTER_MS` (+ `STANDIN_EXIT_CODE`, default 1),
-/// `STANDIN_HANG=startup|requests`, `STANDIN_REFUSE_SESSIONS=1`.
+/// `STANDIN_HANG=startup|requests`, `STANDIN_REFUSE_SESSIONS=1`; `STANDIN_VACCEL_RUNDIR` (with
+/// `STANDIN_RUNDIR_RACE_MS`) emulates libvaccel's racy run folder, which the real one keeps at
+/// `/run/user/<uid>/vaccel`.
 @main
 enum StandinAgent {
   /// Like the real agent (vaccel-rust 0.5.0): no `--version`, no `-V`; `--version` is a usage error.
@@ -22,6 +24,7 @@ enum StandinAgent {
     let environment = ProcessInfo.processInfo.environment
     let address = parseArguments(Array(CommandLine.arguments.dropFirst()))
     checkPlugins(environment)
+    createRunFolder(environment)
 
     if environment["STANDIN_HANG"] == "startup" {
       while true { pause() }
@@ -85,6 +88,31 @@ enum StandinAgent {
       index += 1
     }
     return address
+  }
+
+  /// Like libvaccel's `create_rundir`, at load time: the root made if missing, with a window
+  /// between the check and the mkdir (`STANDIN_RUNDIR_RACE_MS` widens it) in which another
+  /// agent can win; the loser exits 20. Then a folder of this process's own inside.
+  static func createRunFolder(_ environment: [String: String]) {
+    guard let root = environment["STANDIN_VACCEL_RUNDIR"] else { return }
+    var info = stat()
+    if stat(root, &info) != 0 {
+      if let window = environment["STANDIN_RUNDIR_RACE_MS"].flatMap(UInt32.init) { usleep(window * 1000) }
+      if mkdir(root, 0o700) != 0 {
+        log("[ERROR] Path \(root) exists but is not a directory")
+        log("[ERROR] Could not create root rundir")
+        exit(20)
+      }
+    } else if info.st_mode & S_IFMT != S_IFDIR {
+      log("[ERROR] Path \(root) exists but is not a directory")
+      log("[ERROR] Could not create root rundir")
+      exit(20)
+    }
+    var template = Array("\(root)/XXXXXX".utf8CString)
+    guard mkdtemp(&template) != nil else {
+      log("[ERROR] Could not create rundir")
+      exit(20)
+    }
   }
 
   /// Like libvaccel: each plugin in VACCEL_PLUGINS (file name or path, `:`-separated) must load.

@@ -179,6 +179,8 @@ struct AgentLifecycleTests {
       // Left alone, it stays up: the crash loop is over and the device healthy again.
       let stable = try await harness.manager.waitForSlot("accel-7", timeout: .seconds(40)) { $0.healthy && $0.agent.phase == .ready }
       #expect(!stable.agent.crashLooping && stable.agent.restarts == 3)
+      // Stable for the reset period: the old error is history, no longer the slot's LAST-ERROR.
+      #expect(stable.agent.lastError == nil, "\(stable.agent.lastError ?? "")")
     }
   }
 
@@ -207,6 +209,84 @@ struct AgentLifecycleTests {
       _ = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
       let second = try await pid(harness, "accel-3")
       #expect(second != first)
+    }
+  }
+
+  /// Eight agents starting together, with libvaccel's racy run folder (the stand-in's
+  /// check-then-mkdir, its window widened to 1 s). Without the daemon making the folder first,
+  /// agents lose the race and exit 20 (the control), and are started again at once: every
+  /// slot ends ready and healthy with no error. With it, no agent exits 20 at all.
+  @Test(arguments: [true, false])
+  func agentsStartingTogetherDoNotLoseLibvaccelsRunFolderRace(daemonMakesTheFolder: Bool) async throws {
+    let directory = try TestDirectory()
+    let runFolder = directory.sub("run-user/vaccel")
+    try FileManager.default.createDirectory(atPath: directory.sub("run-user"), withIntermediateDirectories: true)
+    let harness = try await DaemonHarness.start(
+      directory: directory,
+      configure: {
+        $0.resources[0].warm = 8
+        $0.resources[0].agent.env["STANDIN_VACCEL_RUNDIR"] = runFolder
+        $0.resources[0].agent.env["STANDIN_RUNDIR_RACE_MS"] = "1000"
+      },
+      vaccelRunFolder: .some(daemonMakesTheFolder ? runFolder : nil))
+    try await DaemonHarness.using(harness) { harness in
+      try await harness.registered()
+      for slot in 0..<8 {
+        let state = try await harness.manager.waitForSlot("accel-\(slot)", timeout: Self.timeout) { $0.agent.phase == .ready }
+        #expect(state.healthy && state.agent.lastError == nil && state.agent.restarts == 0, "\(state)")
+      }
+      let logs = (0..<8).map { (try? String(contentsOfFile: harness.config.stateDir + "/agents/accel/accel-\($0).log", encoding: .utf8)) ?? "" }
+      let lost = logs.filter { $0.contains("Could not create root rundir") }.count
+      if daemonMakesTheFolder {
+        #expect(lost == 0, "agents lost the race although the daemon made the folder")
+      } else {
+        #expect(lost > 0, "the control: without the folder made first, agents race for it")
+      }
+    }
+  }
+
+  /// By default only an agent's warnings and errors reach the daemon's log, so its own history
+  /// is not buried under per-call lines; a crashed agent's last lines come along anyway.
+  @Test func agentInfoLinesStayInTheirFileUntilTheAgentCrashes() async throws {
+    let (logger, lines) = capturedLogger()
+    try await DaemonHarness.using(try await DaemonHarness.start(logger: logger)) { harness in
+      try await harness.registered()
+      let socket = try await harness.kubelet.allocate(harness.resource, [["accel-1"]]).hostSocket
+      _ = try await TTRPCClient.withConnection(to: .unix(path: socket), timeout: .seconds(5)) {
+        try await $0.call(
+          service: VaccelAgentService.sync, method: "CreateSession", request: Vaccel_Session_CreateRequest(),
+          as: Vaccel_Session_CreateResponse.self)
+      }
+      kill(try await pid(harness, "accel-1"), SIGKILL)
+      // Every agent line up to the first line of the crashed agent's tail.
+      let seen = try await withThrowingTaskGroup(of: [String].self) { group in
+        group.addTask {
+          var agentLines: [String] = []
+          for await line in lines where line.contains("source=agent") {
+            agentLines.append(line)
+            if line.contains("tail=true") { return agentLines }
+          }
+          return agentLines
+        }
+        group.addTask { try await Task.sleep(for: Self.timeout); throw TimedOut(what: "the crashed agent's tail") }
+        defer { group.cancelAll() }
+        return try await group.next()!
+      }
+      let tail = seen.last ?? ""
+      #expect(tail.contains("tail=true") && tail.contains("level=warning"), "\(tail)")
+      #expect(seen.dropLast().isEmpty, "info lines forwarded: \(seen.dropLast())")
+      let file = try String(contentsOfFile: harness.config.stateDir + "/agents/accel/accel-1.log", encoding: .utf8)
+      #expect(file.contains("[INFO] session:"), "the agent's own file keeps every line")
+    }
+  }
+
+  @Test func forwardLogsInfoForwardsEveryLine() async throws {
+    let (logger, lines) = capturedLogger()
+    try await DaemonHarness.using(try await DaemonHarness.start(configure: { $0.resources[0].agent.forwardLogs = .info }, logger: logger)) { harness in
+      try await harness.registered()
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])
+      let line = try await firstLine(in: lines, containing: "session:")
+      #expect(line.contains("source=agent") && line.contains("level=info"), "\(line)")
     }
   }
 

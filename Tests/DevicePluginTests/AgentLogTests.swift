@@ -38,4 +38,26 @@ struct AgentLogTests {
     #expect(FileManager.default.fileExists(atPath: path + ".1"))
     #expect(seen == 200, "every line forwarded once")
   }
+
+  @Test(arguments: [
+    ("[2026-11-29T10:00:00Z INFO  vaccel_rpc_agent] Listening on 'unix:///x'", AgentLogLine.Severity.info),
+    ("[2026-11-29T10:00:00Z WARN  vaccel_rpc_agent::server] slow call", .warning),
+    ("2026.11.29-10:00:00.00 - <error> Could not load plugin", .error),
+    ("[ERROR] Could not create root rundir", .error),
+    ("[INFO] session:1 created", .info),
+    ("2026-11-29T10:00:00.000Z DEBUG ttrpc::sync::server: accepted", .debug),
+    ("thread 'main' panicked at src/main.rs:10:5", .error),  // a known failure, no level word
+    ("    at some continuation line", .info),
+  ])
+  func agentLineSeverities(_ line: String, _ expected: AgentLogLine.Severity) {
+    #expect(AgentLogLine.severity(of: line) == expected)
+  }
+
+  @Test func forwardingFollowsTheSetting() {
+    #expect(!AgentLogLine.forwards(.info, under: .warning))
+    #expect(AgentLogLine.forwards(.warning, under: .warning) && AgentLogLine.forwards(.error, under: .warning))
+    #expect(AgentLogLine.forwards(.info, under: .info) && !AgentLogLine.forwards(.debug, under: .info))
+    #expect(AgentLogLine.forwards(.debug, under: .debug))
+    #expect(!AgentLogLine.forwards(.error, under: .off))
+  }
 }

@@ -57,6 +57,7 @@ struct DaemonHarness {
     watcher: any DirectoryWatching = InotifyWatcher(),
     podResources: FakePodResources = FakePodResources(),
     kubeletFirst: Bool = true,
+    vaccelRunFolder: String?? = nil,
     logger: Logger = .test
   ) async throws -> DaemonHarness {
     let directory = try directory ?? TestDirectory()
@@ -64,7 +65,10 @@ struct DaemonHarness {
     configure(&config)
     let kubelet = FakeKubelet(directory: config.kubelet.devicePluginDir, authority: authority)
     if kubeletFirst { try await kubelet.start() }
-    let daemon = try NodeDaemon(config: config, logger: logger, watcher: watcher, podResources: podResources)
+    // libvaccel's run folder: the test's own, never the machine's /run/user.
+    let daemon = try NodeDaemon(
+      config: config, logger: logger, watcher: watcher, podResources: podResources,
+      vaccelRunFolder: vaccelRunFolder ?? directory.sub("vaccel-run"))
     let task = Task { try await daemon.run(gracefulShutdownSignals: []) }
     return DaemonHarness(directory: directory, config: config, kubelet: kubelet, daemon: daemon, task: task)
   }
