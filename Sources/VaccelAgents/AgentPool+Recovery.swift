@@ -14,8 +14,10 @@ public struct HeldAgent: Sendable, Equatable {
 
 extension AgentPool {
   /// After a daemon restart. A held slot keeps the place its holder has mounted: the
-  /// allocation the checkpoint names, else the one a running agent of the slot listens in,
-  /// else the newest folder on disk. The agent the previous daemon left there is adopted; every
+  /// allocation folder on disk (a slot has at most one: the old one is removed before the next
+  /// is made), else the one a running agent of the slot listens in, else the one the
+  /// checkpoint names. The checkpoint comes last because it can be older than the last
+  /// hand-out (writes are coalesced; a SIGKILL can land in between), and the folder cannot. The agent the previous daemon left there is adopted; every
   /// other agent left on the slot is stopped, and every other allocation folder removed (a
   /// free slot's all). Agents are found by their listen address, so this works without a
   /// checkpoint. Returns the held slots whose agent was adopted; the others need a new one.
@@ -28,7 +30,7 @@ extension AgentPool {
       var leftovers = running[index] ?? []
       var keep: String?
       if let record = held[index] {
-        keep = record.allocation ?? leftovers.first?.allocation ?? SlotFolder.newestAllocation(of: addressing)
+        keep = SlotFolder.newestAllocation(of: addressing) ?? leftovers.first?.allocation ?? record.allocation
         // The one the checkpoint names first, then any other agent in the kept place.
         let candidates = leftovers.indices.filter { leftovers[$0].allocation == keep }
         let pick = candidates.first { leftovers[$0].pid == record.pid } ?? candidates.first

@@ -144,4 +144,37 @@ struct RestartRecoveryTests {
     #expect(FileManager.default.fileExists(atPath: (socket[0] as NSString).deletingLastPathComponent))
     #expect(!FileManager.default.fileExists(atPath: (socket[1] as NSString).deletingLastPathComponent))
   }
+
+  /// The checkpoint is written a moment after a change (coalesced), so a SIGKILL can leave it
+  /// naming the previous holder's allocation: the holder's folder on disk wins, and its agent
+  /// is adopted there. (The chaos soak found this: a held slot served nothing after a kill.)
+  @Test func aStaleCheckpointDoesNotMoveAHolderAwayFromItsFolder() async throws {
+    try await kubelet.start()
+    try await podResources.start()
+    defer { Task { await kubelet.stop(); await podResources.stop() } }
+
+    var daemon = try startDaemon()
+    _ = try await kubelet.wait(for: "registration") { $0.healthy("vaccel.org/accel") == 4 }
+    let socket = try await kubelet.allocate("vaccel.org/accel", [["accel-0"]]).hostSocket
+    podResources.set("vaccel.org/accel", holders: ["accel-0": Holder(namespace: "default", pod: "a", container: "main")])
+    let before = try await checkpoint { $0[0].allocated && $0[0].pid != nil && $0[0].holder != nil }
+    await kill9(daemon)
+
+    // What a checkpoint written before the last hand-out says: another allocation of the slot.
+    let stale = before[0].endpoint.replacingOccurrences(
+      of: (socket as NSString).deletingLastPathComponent.split(separator: "/").last.map(String.init) ?? "", with: "0123456789abcdef")
+    #expect(stale != before[0].endpoint)
+    let text = try String(contentsOfFile: checkpointPath, encoding: .utf8)
+      .replacingOccurrences(of: before[0].endpoint.replacingOccurrences(of: "/", with: "\\/"), with: stale.replacingOccurrences(of: "/", with: "\\/"))
+      .replacingOccurrences(of: before[0].endpoint, with: stale)
+    try text.write(toFile: checkpointPath, atomically: true, encoding: .utf8)
+    #expect(try String(contentsOfFile: checkpointPath, encoding: .utf8).contains("0123456789abcdef"))
+
+    daemon = try startDaemon()
+    let after = try await checkpoint { $0[0].allocated && $0[0].endpoint == "unix://" + socket }
+    #expect(after[0].pid == before[0].pid, "the agent in the holder's folder is adopted")
+    _ = try await session(on: socket)
+    kill(daemon.process.processIdentifier, SIGTERM)
+    #expect(await daemon.wait() == 0)
+  }
 }
