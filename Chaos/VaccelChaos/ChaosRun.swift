@@ -64,7 +64,14 @@ final class ChaosRun {
   var statusSocket: String { root + "/run/device-plugin.sock" }
 
   func run() async throws -> ChaosReport {
-    defer { try? FileManager.default.removeItem(atPath: root) }
+    // VACCEL_CHAOS_KEEP=1 keeps the folder (the daemon's log is daemon.log) for a post-mortem.
+    defer {
+      if ProcessInfo.processInfo.environment["VACCEL_CHAOS_KEEP"] == "1" {
+        print("kept: \(root)")
+      } else {
+        try? FileManager.default.removeItem(atPath: root)
+      }
+    }
     try writeConfig()
     try await kubelet.start()
     try await podResources.start()
@@ -186,7 +193,7 @@ final class ChaosRun {
   func writeConfig() throws {
     try """
       version: v1
-      logLevel: warning
+      logLevel: \(ProcessInfo.processInfo.environment["VACCEL_CHAOS_LOG_LEVEL"] ?? "warning")
       kubelet:
         devicePluginDir: \(root)/dp
         podResourcesSocket: \(root)/pr.sock

@@ -20,6 +20,11 @@ public actor DeviceManager {
   private let logger: Logger
   private var onChange: @Sendable () -> Void = {}
   private var slotWaiters: [UInt64: SlotWaiter] = [:]
+  /// The recycle of a freed slot's agent, started the moment the slot is freed. Whatever gives
+  /// the slot an agent next (Allocate, a take-on) waits for it first: the kubelet may hand the
+  /// slot to a new pod while the old pod's agent is still being stopped, and a recycle that
+  /// landed after the hand-out would stop the new pod's agent (the chaos soak saw it).
+  private var releases: [Int: Task<Void, Never>] = [:]
   private var nextSlotWaiter: UInt64 = 0
 
   private struct SlotWaiter {
@@ -200,6 +205,7 @@ public actor DeviceManager {
     if let agents {
       for index in resolved.joined() {
         do {
+          await releases[index]?.value
           endpoints[index] = try await agents.handOut(index, within: resource.agent.readyTimeout)
         } catch {
           logger.warning("allocation failed: no agent", metadata: ["slot": "\(table.slots[index].id)", "error": "\(error)"])
@@ -265,9 +271,21 @@ public actor DeviceManager {
     if !table.slots.map({ ($0.allocated, $0.holder) }).elementsEqual(before, by: { $0 == $1 }) {
       changed()
     }
+    guard let agents else { return }
+    var started: [Task<Void, Never>] = []
     for index in freed {
       logger.info("slot freed; recycling its agent", metadata: ["slot": "\(table.slots[index].id)"])
-      await agents?.release(index)
+      let previous = releases[index]
+      let release = Task {
+        await previous?.value
+        await agents.release(index)
+      }
+      releases[index] = release
+      started.append(release)
+    }
+    for release in started { await release.value }
+    for (index, release) in releases where started.contains(where: { $0 == release }) {
+      releases[index] = nil
     }
   }
 
@@ -279,7 +297,9 @@ public actor DeviceManager {
     let readyTimeout = resource.agent.readyTimeout
     let id = table.slots[index].id
     let logger = logger
+    let release = releases[index]
     Task {
+      await release?.value
       do {
         try await agents.ensureReady(index, within: readyTimeout)
       } catch {

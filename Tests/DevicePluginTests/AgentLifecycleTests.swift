@@ -335,6 +335,41 @@ struct AgentLifecycleTests {
     }
   }
 
+  /// Two pods go in one poll; the first one's agent is slow to stop (frozen: it takes the
+  /// whole grace period). The kubelet gives the second slot to a new pod meanwhile: its fresh
+  /// agent must not be stopped by the second slot's recycle arriving late (the chaos soak saw a
+  /// held slot lose its agent so).
+  @Test func aSlotHandedOutWhileAnotherIsStillBeingRecycledKeepsItsNewAgent() async throws {
+    let podResources = FakePodResources()
+    try await DaemonHarness.using(try await start({ $0.resources[0].agent.stopGracePeriod = .seconds(2) }, podResources: podResources)) { harness in
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])
+      podResources.set(harness.resource, [
+        "accel-0": Holder(namespace: "default", pod: "a", container: "main"),
+        "accel-1": Holder(namespace: "default", pod: "b", container: "main"),
+      ])
+      try await harness.daemon.podResources.pollOnce()
+      let frozen = try await pid(harness, "accel-0")
+      kill(frozen, SIGSTOP)  // its stop waits out the grace period, then SIGKILL
+      defer { kill(frozen, SIGCONT) }
+
+      podResources.set(harness.resource, [:])  // both pods are gone
+      async let poll: Void = harness.daemon.podResources.pollOnce()
+      _ = try await harness.manager.waitForSlot("accel-1", timeout: Self.timeout) { !$0.allocated }
+      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])  // pod c
+      let fresh = try await pid(harness, "accel-1")
+      try await poll
+
+      let state = await harness.manager.slotStates[1]
+      #expect(state.allocated && state.agent.pid == fresh && state.agent.phase == .ready, "\(state)")
+      _ = try await TTRPCClient.withConnection(to: .unix(path: try reply.hostSocket), timeout: .seconds(5)) {
+        try await $0.call(
+          service: VaccelAgentService.sync, method: "CreateSession", request: Vaccel_Session_CreateRequest(),
+          as: Vaccel_Session_CreateResponse.self)
+      }
+    }
+  }
+
   @Test func reallocatingAHeldSlotNeverReusesTheAgent() async throws {
     // The kubelet may give a slot to a new pod before our poll noticed the old one left.
     try await DaemonHarness.using(try await start()) { harness in
