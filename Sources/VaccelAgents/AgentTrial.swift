@@ -56,7 +56,7 @@ public enum AgentTrial {
       do {
         try await probe.check(address)
         let ready = ContinuousClock.now - started
-        await stop(process, grace: agent.stopGracePeriod)
+        await process.terminate(grace: agent.stopGracePeriod)
         return Result(ready: ready, address: address.description)
       } catch {
         lastError = "\(error)"
@@ -64,18 +64,8 @@ public enum AgentTrial {
       try? await Task.sleep(for: interval)
       interval = min(interval * 2, .milliseconds(100))
     }
-    await stop(process, grace: agent.stopGracePeriod)
+    await process.terminate(grace: agent.stopGracePeriod)
     throw .notReady("\(install.executable) served no session within \(timeout): \(lastError)\(lastLine(log).map { "; it said: \($0)" } ?? "")")
-  }
-
-  private static func stop(_ process: MonitoredProcess, grace: Duration) async {
-    guard process.signal(SIGTERM) else { return }
-    let killer = Task {
-      try await Task.sleep(for: grace)
-      process.signal(SIGKILL)
-    }
-    _ = await process.waitForExit()
-    killer.cancel()
   }
 
   /// The agent's last non-empty line of output, shortened.

@@ -5,12 +5,6 @@ import Glibc
 public enum LeftoverAgents {
   public static func stop(pid: Int32, monitor: ProcessMonitor, grace: Duration) async {
     guard let process = try? monitor.watch(pid: pid, isChild: false) else { return }
-    guard process.signal(SIGTERM) else { return }
-    let killer = Task {
-      try await Task.sleep(for: grace)
-      process.signal(SIGKILL)
-    }
-    _ = await process.waitForExit()
-    killer.cancel()
+    await process.terminate(grace: grace)
   }
 }

@@ -65,6 +65,18 @@ public final class MonitoredProcess: Sendable {
     }
   }
 
+  /// SIGTERM, then SIGKILL if it is still there after `grace`; returns once it has exited.
+  /// How every agent is stopped: the daemon's own, a previous daemon's leftovers, a trial run.
+  public func terminate(grace: Duration) async {
+    guard signal(SIGTERM) else { return }
+    let killer = Task {
+      try await Task.sleep(for: grace)
+      self.signal(SIGKILL)
+    }
+    _ = await waitForExit()
+    killer.cancel()
+  }
+
   func finish(_ status: ExitStatus) {
     let waiters = state.withLock { state -> [CheckedContinuation<ExitStatus, Never>] in
       state.status = status

@@ -531,14 +531,7 @@ public actor SlotAgent {
   }
 
   private func terminate(_ running: MonitoredProcess) async {
-    guard running.signal(SIGTERM) else { return }
-    let grace = context.agent.stopGracePeriod
-    let killer = Task {
-      try await Task.sleep(for: grace)
-      running.signal(SIGKILL)
-    }
-    _ = await running.waitForExit()
-    killer.cancel()
+    await running.terminate(grace: context.agent.stopGracePeriod)
   }
 
   // MARK: Waiting for readiness

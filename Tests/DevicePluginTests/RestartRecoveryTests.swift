@@ -47,28 +47,8 @@ struct RestartRecoveryTests {
     try ChildProcess(Fixtures.daemon, ["--config", configPath])
   }
 
-  /// Waits (on inotify events of the state folder) for a checkpoint satisfying `predicate`.
   func checkpoint(where predicate: @escaping @Sendable ([Checkpoint.Slot]) -> Bool) async throws -> [Checkpoint.Slot] {
-    let store = CheckpointStore(stateDir: directory.sub("state"))
-    let read: @Sendable () -> [Checkpoint.Slot]? = {
-      guard let slots = (try? store.load())??.resources["vaccel.org/accel"], predicate(slots) else { return nil }
-      return slots
-    }
-    try FileManager.default.createDirectory(atPath: directory.sub("state"), withIntermediateDirectories: true)
-    let changes = try InotifyWatcher().changes(in: directory.sub("state"))
-    if let slots = read() { return slots }
-    return try await withThrowingTaskGroup(of: [Checkpoint.Slot].self) { group in
-      group.addTask {
-        for await _ in changes { if let slots = read() { return slots } }
-        throw TimedOut(what: "checkpoint")
-      }
-      group.addTask {
-        try await Task.sleep(for: .seconds(20))
-        throw TimedOut(what: "the checkpoint to show what was expected")
-      }
-      defer { group.cancelAll() }
-      return try await group.next()!
-    }
+    try await waitForCheckpoint(stateDir: directory.sub("state"), where: predicate)
   }
 
   func session(on path: String) async throws -> Int64 {

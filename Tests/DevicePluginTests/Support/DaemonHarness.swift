@@ -212,3 +212,30 @@ struct DaemonRunFailure: Error, CustomStringConvertible {
   var daemon: String
   var description: String { "\(body) (the daemon: \(daemon))" }
 }
+
+/// Waits (on inotify events of the state folder) for a checkpoint whose `vaccel.org/accel`
+/// slots satisfy `predicate`.
+func waitForCheckpoint(
+  stateDir: String, where predicate: @escaping @Sendable ([Checkpoint.Slot]) -> Bool
+) async throws -> [Checkpoint.Slot] {
+  let store = CheckpointStore(stateDir: stateDir)
+  let read: @Sendable () -> [Checkpoint.Slot]? = {
+    guard let slots = (try? store.load())??.resources["vaccel.org/accel"], predicate(slots) else { return nil }
+    return slots
+  }
+  try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+  let changes = try InotifyWatcher().changes(in: stateDir)
+  if let slots = read() { return slots }
+  return try await withThrowingTaskGroup(of: [Checkpoint.Slot].self) { group in
+    group.addTask {
+      for await _ in changes { if let slots = read() { return slots } }
+      throw TimedOut(what: "checkpoint")
+    }
+    group.addTask {
+      try await Task.sleep(for: .seconds(20))
+      throw TimedOut(what: "the checkpoint to show what was expected")
+    }
+    defer { group.cancelAll() }
+    return try await group.next()!
+  }
+}
