@@ -120,7 +120,7 @@ final class ChaosRun {
     podNumber += 1
     let pod = PodContainer(namespace: "chaos", pod: "pod-\(podNumber)", container: "app")
     do {
-      let reply = try await kubelet.allocate(Self.resource, [[slot]])
+      let reply = try await kubelet.admit(Self.resource, [[slot]])
       guard let folder = reply.containerResponses.first?.mounts.first?.hostPath else {
         report.violations.append("Allocate of \(slot) for \(pod.pod) mounted no folder")
         return

@@ -174,7 +174,8 @@ public actor DeviceManager {
 
   /// One reply per container request, in order. All requests are checked before any is
   /// acted on, so a bad request changes nothing. Each slot then gets a fresh agent that never
-  /// served anyone; if none is ready in time, UNAVAILABLE with the agent's last error.
+  /// served anyone, in a folder of the allocation's own; the reply does not wait for it to be
+  /// ready (PreStartContainer does). UNAVAILABLE only when the node cannot run agents.
   public func allocate(_ requests: [[String]]) async throws(PluginError) -> [ContainerAllocation] {
     guard !requests.isEmpty else {
       throw .invalidArgument("AllocateRequest has no container requests")
@@ -206,7 +207,7 @@ public actor DeviceManager {
       for index in resolved.joined() {
         do {
           await releases[index]?.value
-          endpoints[index] = try await agents.handOut(index, within: resource.agent.readyTimeout)
+          endpoints[index] = try await agents.handOut(index)
         } catch {
           logger.warning("allocation failed: no agent", metadata: ["slot": "\(table.slots[index].id)", "error": "\(error)"])
           throw .unavailable("\(table.slots[index].id): \(error)")
@@ -221,7 +222,11 @@ public actor DeviceManager {
     }
   }
 
-  /// Before every container start, restarts included: the slot's agent is up and ready.
+  /// Before every container start, restarts included: the holder's own agent is up and ready
+  /// (bounded by `agent.readyTimeout`; the kubelet allows 30 s), else UNAVAILABLE with the
+  /// agent's last error. This is where a pod waits for its agent, not in Allocate: Allocate runs
+  /// in the kubelet's admission loop, which every pod on the node waits on, and a failing agent
+  /// then fails a container start, which the kubelet retries, instead of the pod's admission.
   public func preStart(_ ids: [String]) async throws(PluginError) {
     guard !ids.isEmpty else { throw .invalidArgument("PreStartContainer names no devices") }
     let indices = try table.resolve(ids, resourceName: resource.name)

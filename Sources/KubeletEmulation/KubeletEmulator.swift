@@ -107,6 +107,18 @@ public actor KubeletEmulator {
     })
   }
 
+  /// What the kubelet does for a pod's containers with the plugin's options set: `Allocate`
+  /// at admission, then `PreStartContainer` with each container's devices before it starts.
+  /// Returns the Allocate reply, its agents ready.
+  public func admit(_ resource: String, _ ids: [[String]]) async throws -> V1beta1_AllocateResponse {
+    let reply = try await allocate(resource, ids)
+    let plugin = try client(resource)
+    for container in ids {
+      _ = try await plugin.preStartContainer(.with { $0.devicesIds = container })
+    }
+    return reply
+  }
+
   // MARK: Waiting
 
   /// Returns the first state satisfying `predicate`; fails after `timeout` (a safety net,

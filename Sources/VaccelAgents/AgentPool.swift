@@ -115,12 +115,13 @@ public actor AgentPool {
     if topUp { await topUpWarm() }
   }
 
-  /// A fresh, ready agent for a new holder of slot `index`, and where it listens.
-  public func handOut(_ index: Int, within deadline: Duration) async throws(AgentError) -> AgentEndpoint {
+  /// A fresh agent for a new holder of slot `index` (ready if it was warm, starting
+  /// otherwise), and where it listens.
+  public func handOut(_ index: Int) async throws(AgentError) -> AgentEndpoint {
     held.insert(index)
     warmSlots.remove(index)
     defer { Task { await self.topUpWarm() } }
-    return try await slots[index].handOut(within: deadline)
+    return try await slots[index].handOut()
   }
 
   /// The held slot's agent, running and ready (container start; daemon restart).

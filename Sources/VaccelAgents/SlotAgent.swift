@@ -153,10 +153,12 @@ public actor SlotAgent {
   }
 
   /// Hands the slot's agent to a new holder: a fresh process that never served anyone, in a
-  /// place of the allocation's own (unix), which is returned.
+  /// place of the allocation's own (unix), which is returned at once. A warm agent is handed
+  /// over as it is; otherwise one is starting when this returns, and `ensureReady` (the
+  /// kubelet's PreStartContainer, before the container starts) waits for it.
   /// Lifecycle changes (hand-out, recycle, stop) run one at a time: a hand-out that arrives
   /// while the previous holder's recycle is stopping the agent waits for it, then starts anew.
-  public func handOut(within deadline: Duration) async throws(AgentError) -> AgentEndpoint {
+  public func handOut() async throws(AgentError) -> AgentEndpoint {
     await acquireLifecycle()
     if status.handedOut {
       await recycleLocked(keepRunning: true)
@@ -170,9 +172,6 @@ public actor SlotAgent {
     }
     releaseLifecycle()
     try started.get()
-    if status.phase != .ready {
-      try await waitUntilReady(within: deadline)
-    }
     return place
   }
 

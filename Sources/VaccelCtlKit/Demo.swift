@@ -177,7 +177,8 @@ public struct Demo: Sendable {
     print(StatusFormat.table(try await statusClient.fetch(), wide: false))
   }
 
-  /// What the kubelet does to admit a pod: GetPreferredAllocation, then Allocate. When the
+  /// What the kubelet does to admit a pod: GetPreferredAllocation, then Allocate, and
+  /// PreStartContainer before the container starts (where the pod's agent is waited for). When the
   /// plugin's connection is replaced under the call (the daemon re-registered: on a loaded
   /// machine its first Register can time out after the kubelet accepted it), the kubelet fails
   /// the admission and tries again; so does the demo, up to three times.
@@ -194,7 +195,7 @@ public struct Demo: Sendable {
         guard let id = preferred.containerResponses.first?.deviceIds.first else {
           throw CtlError.failed("GetPreferredAllocation proposed nothing for \(pod)")
         }
-        let response = try await kubelet.allocate(resource, [[id]])
+        let response = try await kubelet.admit(resource, [[id]])  // Allocate, then PreStartContainer
         guard let container = response.containerResponses.first else {
           throw CtlError.failed("Allocate returned no container for \(pod)")
         }

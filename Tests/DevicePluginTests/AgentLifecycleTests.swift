@@ -27,9 +27,27 @@ struct AgentLifecycleTests {
     return try #require(state.agent.pid)
   }
 
+  /// Allocate hands out where the agent will be and returns without waiting for a cold one;
+  /// PreStartContainer returns once that agent is ready in that place.
+  @Test func allocateAnswersAtOnceAndPreStartWaitsForTheHoldersOwnAgent() async throws {
+    try await DaemonHarness.using(try await start { $0.resources[0].warm = 0 }) { harness in
+      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-2"]])
+      let socket = try reply.hostSocket
+      let client = try await harness.kubelet.client(harness.resource)
+      _ = try await client.preStartContainer(.with { $0.devicesIds = ["accel-2"] })
+      let state = await harness.manager.slotStates[2]
+      #expect(state.agent.phase == .ready && state.agent.endpoint == "unix://" + socket, "\(state)")
+      _ = try await TTRPCClient.withConnection(to: .unix(path: socket), timeout: .seconds(5)) {
+        try await $0.call(
+          service: VaccelAgentService.sync, method: "CreateSession", request: Vaccel_Session_CreateRequest(),
+          as: Vaccel_Session_CreateResponse.self)
+      }
+    }
+  }
+
   @Test func allocateStartsAFreshAgentThatServesSessions() async throws {
     try await DaemonHarness.using(try await start()) { harness in
-      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      let reply = try await harness.kubelet.admit(harness.resource, [["accel-0"]])
       let container = try #require(reply.containerResponses.first)
 
       // The client's path: the address it was given, inside the folder mounted for it.
@@ -59,7 +77,7 @@ struct AgentLifecycleTests {
 
   @Test func aCrashedAgentIsRestartedAndItsDeviceRecovers() async throws {
     try await DaemonHarness.using(try await start()) { harness in
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-1"]])
       let first = try await pid(harness, "accel-1")
 
       kill(first, SIGKILL)
@@ -82,11 +100,11 @@ struct AgentLifecycleTests {
       $0.resources[0].agent.stopGracePeriod = .seconds(2)
     }, podResources: podResources)) { harness in
       for round in 0..<10 {
-        _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+        _ = try await harness.kubelet.admit(harness.resource, [["accel-0"]])
         let first = try await pid(harness, "accel-0")
         podResources.set(harness.resource, [:])  // the pod is gone...
         async let freed: Void = harness.daemon.podResources.pollOnce()
-        async let next = harness.kubelet.allocate(harness.resource, [["accel-0"]])  // ...and its device reused
+        async let next = harness.kubelet.admit(harness.resource, [["accel-0"]])  // ...and its device reused
         _ = try await (freed, next)
         let second = try await pid(harness, "accel-0")
         #expect(second != first, "round \(round): the new holder got the old agent")
@@ -107,7 +125,7 @@ struct AgentLifecycleTests {
       $0.resources[0].agent.livenessFailures = 2
       $0.resources[0].agent.probeTimeout = .seconds(1)
     }) { harness in
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-3"]])
       let first = try await pid(harness, "accel-3")
       kill(first, SIGSTOP)  // alive, its socket still accepting, never answering
       let state = try await harness.manager.waitForSlot("accel-3", timeout: Self.timeout) {
@@ -125,13 +143,13 @@ struct AgentLifecycleTests {
       $0.resources[0].agent.livenessInterval = .zero
       $0.resources[0].agent.probeTimeout = .seconds(1)
     }) { harness in
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-4"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-4"]])
       let first = try await pid(harness, "accel-4")
       kill(first, SIGSTOP)
       defer { kill(first, SIGCONT) }
       // Nothing to wait for but time: with probing off the daemon has no event to act on.
       // A crash (SIGKILL on another slot) shows the daemon is otherwise awake.
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-5"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-5"]])
       let other = try await pid(harness, "accel-5")
       kill(other, SIGKILL)
       _ = try await harness.manager.waitForSlot("accel-5", timeout: Self.timeout) { $0.agent.phase == .ready && $0.agent.pid != other }
@@ -147,7 +165,7 @@ struct AgentLifecycleTests {
       $0.resources[0].agent.restartBackoffInitial = .milliseconds(100)
       $0.resources[0].agent.restartBackoffMax = .seconds(5)
     }) { harness in
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-2"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-2"]])
       let state = try await harness.manager.waitForSlot("accel-2", timeout: Self.timeout) { $0.agent.crashLooping }
       #expect(!state.healthy)
       #expect(state.unhealthyReason?.contains("crash-looping") == true, "\(state.unhealthyReason ?? "")")
@@ -165,7 +183,7 @@ struct AgentLifecycleTests {
       // or the loop is declared over before the third crash (5 s was once too short).
       $0.resources[0].agent.restartBackoffReset = .seconds(12)
     }) { harness in
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-7"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-7"]])
       for round in 1...3 {
         let pid = try await pid(harness, "accel-7")
         kill(pid, SIGKILL)
@@ -187,7 +205,7 @@ struct AgentLifecycleTests {
   @Test func aFreedSlotIsRecycledAndTheNextHolderGetsANewProcess() async throws {
     let podResources = FakePodResources()
     try await DaemonHarness.using(try await start(podResources: podResources)) { harness in
-      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
+      let reply = try await harness.kubelet.admit(harness.resource, [["accel-3"]])
       let first = try await pid(harness, "accel-3")
       let socket = try reply.hostSocket
       #expect(FileManager.default.fileExists(atPath: socket))
@@ -206,7 +224,7 @@ struct AgentLifecycleTests {
       #expect(ProcessInfoReader.state(of: first) == nil)
       #expect(!FileManager.default.fileExists(atPath: try reply.hostFolder), "the allocation's folder is gone")
 
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-3"]])
       let second = try await pid(harness, "accel-3")
       #expect(second != first)
     }
@@ -251,7 +269,7 @@ struct AgentLifecycleTests {
     let (logger, lines) = capturedLogger()
     try await DaemonHarness.using(try await DaemonHarness.start(logger: logger)) { harness in
       try await harness.registered()
-      let socket = try await harness.kubelet.allocate(harness.resource, [["accel-1"]]).hostSocket
+      let socket = try await harness.kubelet.admit(harness.resource, [["accel-1"]]).hostSocket
       _ = try await TTRPCClient.withConnection(to: .unix(path: socket), timeout: .seconds(5)) {
         try await $0.call(
           service: VaccelAgentService.sync, method: "CreateSession", request: Vaccel_Session_CreateRequest(),
@@ -284,7 +302,7 @@ struct AgentLifecycleTests {
     let (logger, lines) = capturedLogger()
     try await DaemonHarness.using(try await DaemonHarness.start(configure: { $0.resources[0].agent.forwardLogs = .info }, logger: logger)) { harness in
       try await harness.registered()
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-1"]])
       let line = try await firstLine(in: lines, containing: "session:")
       #expect(line.contains("source=agent") && line.contains("level=info"), "\(line)")
     }
@@ -303,7 +321,7 @@ struct AgentLifecycleTests {
       $0.resources[0].agent.env["SWIFT_BACKTRACE"] = "enable=no"
     })) { harness in
       try await harness.registered()
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-2"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-2"]])
       let first = try await pid(harness, "accel-2")
       // `cp` of a new build over the running one: same file, new contents.
       let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: library))
@@ -323,8 +341,8 @@ struct AgentLifecycleTests {
   @Test func aListedHolderThatGoesIsFreedAtTheNextPollWhateverTheGrace() async throws {
     let podResources = FakePodResources()
     try await DaemonHarness.using(try await start({ $0.kubelet.allocationGrace = .seconds(3600) }, podResources: podResources)) { harness in
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-0"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-1"]])
       podResources.set(harness.resource, ["accel-0": Holder(namespace: "default", pod: "a", container: "main")])
       try await harness.daemon.podResources.pollOnce()
       podResources.set(harness.resource, [:])  // pod a is deleted; accel-1's pod was never listed
@@ -342,8 +360,8 @@ struct AgentLifecycleTests {
   @Test func aSlotHandedOutWhileAnotherIsStillBeingRecycledKeepsItsNewAgent() async throws {
     let podResources = FakePodResources()
     try await DaemonHarness.using(try await start({ $0.resources[0].agent.stopGracePeriod = .seconds(2) }, podResources: podResources)) { harness in
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-0"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-1"]])
       podResources.set(harness.resource, [
         "accel-0": Holder(namespace: "default", pod: "a", container: "main"),
         "accel-1": Holder(namespace: "default", pod: "b", container: "main"),
@@ -356,7 +374,7 @@ struct AgentLifecycleTests {
       podResources.set(harness.resource, [:])  // both pods are gone
       async let poll: Void = harness.daemon.podResources.pollOnce()
       _ = try await harness.manager.waitForSlot("accel-1", timeout: Self.timeout) { !$0.allocated }
-      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])  // pod c
+      let reply = try await harness.kubelet.admit(harness.resource, [["accel-1"]])  // pod c
       let fresh = try await pid(harness, "accel-1")
       try await poll
 
@@ -373,9 +391,9 @@ struct AgentLifecycleTests {
   @Test func reallocatingAHeldSlotNeverReusesTheAgent() async throws {
     // The kubelet may give a slot to a new pod before our poll noticed the old one left.
     try await DaemonHarness.using(try await start()) { harness in
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-4"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-4"]])
       let first = try await pid(harness, "accel-4")
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-4"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-4"]])
       let second = try await pid(harness, "accel-4")
       #expect(second != first)
       #expect(ProcessInfoReader.state(of: first) == nil)
@@ -389,7 +407,7 @@ struct AgentLifecycleTests {
       $0.resources[0].agent.restartBackoffInitial = .seconds(60)
       $0.resources[0].agent.restartBackoffMax = .seconds(60)
     }) { harness in
-      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-5"]])
+      let reply = try await harness.kubelet.admit(harness.resource, [["accel-5"]])
       let first = try await pid(harness, "accel-5")
       // A first crash restarts at once; the second in a row starts the (60 s) back-off.
       kill(first, SIGKILL)
@@ -409,13 +427,18 @@ struct AgentLifecycleTests {
     }
   }
 
-  @Test func anAgentThatNeverGetsReadyMakesAllocateUnavailable() async throws {
+  /// Allocate answers at once (it runs in the kubelet's admission loop); the container's
+  /// PreStartContainer is what waits for the agent, and fails UNAVAILABLE with its last error,
+  /// which fails that container start (the kubelet retries it), not the pod's admission.
+  @Test func anAgentThatNeverGetsReadyFailsPreStartNotAllocate() async throws {
     try await DaemonHarness.using(try await start {
       $0.resources[0].agent.env["STANDIN_HANG"] = "startup"
       $0.resources[0].agent.readyTimeout = .milliseconds(500)
     }) { harness in
+      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-6"]])
+      #expect(reply.containerResponses.count == 1)
       let error = await #expect(throws: RPCError.self) {
-        _ = try await harness.kubelet.allocate(harness.resource, [["accel-6"]])
+        _ = try await harness.kubelet.client(harness.resource).preStartContainer(.with { $0.devicesIds = ["accel-6"] })
       }
       #expect(error?.code == .unavailable)
       #expect(error?.message.contains("accel-6") == true && error?.message.contains("not ready within") == true, "\(error?.message ?? "")")
@@ -434,13 +457,13 @@ struct AgentLifecycleTests {
       #expect(down.healthy("vaccel.org/accel") == 0)
       let state = await harness.manager.slotStates[0]
       #expect(state.unhealthyReason?.contains(binary) == true, "\(state.unhealthyReason ?? "")")
-      await #expect(throws: RPCError.self) { _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]]) }
+      await #expect(throws: RPCError.self) { _ = try await harness.kubelet.admit(harness.resource, [["accel-0"]]) }
 
       // The operator installs the agent: the periodic node check notices, no restart needed.
       try FileManager.default.createDirectory(atPath: directory.sub("bin"), withIntermediateDirectories: true)
       try FileManager.default.copyItem(atPath: Fixtures.standinAgent, toPath: binary)
       try await harness.registered()
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-0"]])
     }
   }
 
@@ -456,7 +479,7 @@ struct AgentLifecycleTests {
       })
       let chosen = try #require(preferred.containerResponses.first?.deviceIds.first)
       #expect(["accel-0", "accel-1"].contains(chosen))
-      _ = try await harness.kubelet.allocate(harness.resource, [[chosen]])
+      _ = try await harness.kubelet.admit(harness.resource, [[chosen]])
       if chosen == "accel-0" {
         #expect(await harness.manager.slotStates[0].agent.pid == warm.agent.pid)
       }
@@ -467,7 +490,7 @@ struct AgentLifecycleTests {
 
   @Test func runtimeManagedResourcesStartNoAgents() async throws {
     try await DaemonHarness.using(try await start { $0.resources[0].agents = .runtime }) { harness in
-      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      let reply = try await harness.kubelet.admit(harness.resource, [["accel-0"]])
       #expect(reply.containerResponses.first?.envs.isEmpty == true)
       #expect(harness.daemon.managers[0].agents == nil)
     }
@@ -479,7 +502,7 @@ struct AgentLifecycleTests {
 
       func cycle(_ n: Int) async throws {
         let slot = "accel-\(n % 2)"
-        _ = try await harness.kubelet.allocate(harness.resource, [[slot]])
+        _ = try await harness.kubelet.admit(harness.resource, [[slot]])
         podResources.set(harness.resource, [:])
         try await harness.daemon.podResources.pollOnce()
         _ = try await harness.manager.waitForSlot(slot, timeout: Self.timeout) { !$0.allocated && $0.agent.phase == .stopped }

@@ -31,7 +31,7 @@ struct EndpointAccessTests {
   @Test func byDefaultOnlyRootReachesTheAgentAndTheParentIsNotListable() async throws {
     try await DaemonHarness.using(try await DaemonHarness.start()) { harness in
       try await harness.registered()
-      let folder = try await harness.kubelet.allocate(harness.resource, [["accel-0"]]).hostFolder
+      let folder = try await harness.kubelet.admit(harness.resource, [["accel-0"]]).hostFolder
       #expect(try Self.mode(folder) == (0o710, 0, 0))
       #expect(try Self.mode(folder + "/vaccel.sock").mode == 0o660)
       #expect(try Self.mode(harness.config.runDir + "/accel").mode == 0o711)
@@ -48,7 +48,7 @@ struct EndpointAccessTests {
       // folder through its bind mount; the path above it does not matter to them).
       chmod(harness.directory.path, 0o711)
       try await harness.registered()
-      let folder = try await harness.kubelet.allocate(harness.resource, [["accel-1"]]).hostFolder
+      let folder = try await harness.kubelet.admit(harness.resource, [["accel-1"]]).hostFolder
       let socket = folder + "/vaccel.sock"
       #expect(try Self.mode(folder) == (0o710, 0, 2000))
       #expect(try Self.mode(socket) == (0o660, 0, 2000))

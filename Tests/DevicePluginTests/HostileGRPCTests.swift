@@ -35,7 +35,7 @@ struct HostileGRPCTests {
       // client reports that as UNAVAILABLE (RST_STREAM), or RESOURCE_EXHAUSTED when it is told.
       #expect([.resourceExhausted, .unavailable].contains(error?.code), "\(String(describing: error))")
       #expect(!FileManager.default.fileExists(atPath: harness.config.runDir + "/accel"))
-      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      let reply = try await harness.kubelet.admit(harness.resource, [["accel-0"]])
       #expect(reply.containerResponses.count == 1)
     }
   }
@@ -95,7 +95,7 @@ struct HostileGRPCTests {
       let before = await harness.kubelet.state.plugins[harness.resource]?.updates ?? 0
       try await harness.manager.setHealth(deviceID: "accel-2", healthy: false, reason: "test")
       _ = try await harness.kubelet.wait(for: "the update") { ($0.plugins[harness.resource]?.updates ?? 0) > before }
-      #expect(try await harness.kubelet.allocate(harness.resource, [["accel-0"]]).containerResponses.count == 1)
+      #expect(try await harness.kubelet.admit(harness.resource, [["accel-0"]]).containerResponses.count == 1)
     }
   }
 }

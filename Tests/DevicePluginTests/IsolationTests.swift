@@ -79,7 +79,7 @@ struct IsolationTests {
     let harness = try await DaemonHarness.start()
     try await DaemonHarness.using(harness) { harness in
       try await harness.registered()
-      var holder = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      var holder = try await harness.kubelet.admit(harness.resource, [["accel-0"]])
       var agent = try await pid(harness, "accel-0")
       for round in 0..<10 {
         // The container's mount, held as the kernel holds a bind mount: by the folder itself,
@@ -93,7 +93,7 @@ struct IsolationTests {
         // The pod is deleted, its client keeps dialing, and the kubelet gives the device to
         // the next pod before any poll of ours noticed the first one gone.
         let dialer = Dialer(path: throughMount)
-        let next = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+        let next = try await harness.kubelet.admit(harness.resource, [["accel-0"]])
         let nextAgent = try await pid(harness, "accel-0")
         let nextSession = try await TTRPCClient.withConnection(to: .unix(path: try next.hostSocket), timeout: .seconds(5)) {
           try await $0.call(

@@ -24,8 +24,8 @@ struct MetricsTests {
 
       try await harness.kubelet.start()
       try await harness.registered()
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
-      _ = try? await harness.kubelet.allocate(harness.resource, [["nope"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-0"]])
+      _ = try? await harness.kubelet.admit(harness.resource, [["nope"]])
       let ready = try await get(port, "/readyz")
       #expect(ready.status == 200, "\(ready.body)")
 

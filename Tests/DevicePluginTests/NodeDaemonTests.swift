@@ -29,7 +29,7 @@ struct NodeDaemonTests {
     try await DaemonHarness.using(try await DaemonHarness.start()) { harness in
       try await harness.registered()
 
-      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-3"]])
+      let reply = try await harness.kubelet.admit(harness.resource, [["accel-3"]])
       #expect(reply.containerResponses.count == 1)
       let container = try #require(reply.containerResponses.first)
       #expect(container.envs["VACCEL_RPC_ADDRESS"] == "unix:///var/run/vaccel/vaccel.sock")
@@ -50,7 +50,7 @@ struct NodeDaemonTests {
     try await DaemonHarness.using(try await DaemonHarness.start()) { harness in
       try await harness.registered()
 
-      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-5"], ["accel-1"]])
+      let reply = try await harness.kubelet.admit(harness.resource, [["accel-5"], ["accel-1"]])
       #expect(reply.containerResponses.map { $0.annotations["vaccel.org/slots"] } == ["accel-5", "accel-1"])
     }
   }
@@ -76,13 +76,13 @@ struct NodeDaemonTests {
       try await harness.registered()
 
       let error = await #expect(throws: RPCError.self, "\(name)") {
-        try await harness.kubelet.allocate(harness.resource, ids)
+        try await harness.kubelet.admit(harness.resource, ids)
       }
       #expect(error?.code == .invalidArgument)
       #expect((error?.message.utf8.count ?? 0) < 512, "the error message stays bounded")
       // Nothing was created for a rejected request, and the daemon keeps serving.
       #expect(!FileManager.default.fileExists(atPath: harness.config.runDir + "/accel"))
-      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      let reply = try await harness.kubelet.admit(harness.resource, [["accel-0"]])
       #expect(reply.containerResponses.count == 1)
       let state = await harness.kubelet.state
       #expect(state.plugins[harness.resource]?.streamOpen == true)
@@ -104,7 +104,7 @@ struct NodeDaemonTests {
       #expect(reply.containerResponses.map(\.deviceIds) == [["accel-4"]])
 
       // Spread (the default): a slot that was just allocated goes to the back of the line.
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-0"]])
       let next = try await client.getPreferredAllocation(.with {
         $0.containerRequests = [.with {
           $0.availableDeviceIds = ["accel-0", "accel-1"]
@@ -171,7 +171,7 @@ struct NodeDaemonTests {
         let state = try await harness.registered(restart + 1)
         #expect(state.registrations == restart + 1)
       }
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-0"]])
     }
   }
 
@@ -188,7 +188,7 @@ struct NodeDaemonTests {
   @Test func acceptsTheLegacySocketPathAuthority() async throws {
     try await DaemonHarness.using(try await DaemonHarness.start(authority: .socketPath)) { harness in
       try await harness.registered()
-      let reply = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])
+      let reply = try await harness.kubelet.admit(harness.resource, [["accel-1"]])
       #expect(reply.containerResponses.count == 1)
     }
   }
@@ -206,7 +206,7 @@ struct NodeDaemonTests {
       #expect(state.plugins["vaccel.org/accel-vm"]?.request.endpoint == "vaccel-accel-vm.sock")
 
       // The sandbox runtime starts its own agents: the container learns its slot, no endpoint.
-      let reply = try await harness.kubelet.allocate("vaccel.org/accel-vm", [["accel-vm-2"]])
+      let reply = try await harness.kubelet.admit("vaccel.org/accel-vm", [["accel-vm-2"]])
       #expect(reply.containerResponses.first?.annotations["vaccel.org/slots"] == "accel-vm-2")
       #expect(reply.containerResponses.first?.envs.isEmpty == true)
       #expect(reply.containerResponses.first?.mounts.isEmpty == true)
@@ -232,7 +232,7 @@ struct NodeDaemonTests {
   @Test func aSecondInstanceFailsAtOnceAndTouchesNothing() async throws {
     try await DaemonHarness.using(try await DaemonHarness.start()) { first in
       try await first.registered()
-      let reply = try await first.kubelet.allocate(first.resource, [["accel-2"]])
+      let reply = try await first.kubelet.admit(first.resource, [["accel-2"]])
       let held = try await first.manager.waitForSlot("accel-2", timeout: .seconds(20)) { $0.agent.phase == .ready }
       let sockets = [first.socketPath, first.config.statusSocket]
       let before = sockets.map(Directories.identity(of:))
@@ -246,7 +246,7 @@ struct NodeDaemonTests {
       let now = await first.manager.slotStates[2]
       #expect(now.agent.pid == held.agent.pid && now.agent.restarts == 0 && now.allocated)
       #expect(FileManager.default.fileExists(atPath: try reply.hostSocket))
-      _ = try await first.kubelet.allocate(first.resource, [["accel-1"]])
+      _ = try await first.kubelet.admit(first.resource, [["accel-1"]])
     }
   }
 }

@@ -89,8 +89,8 @@ struct OwnershipAndSignalTests {
 
     let first = try startDaemon()
     _ = try await kubelet.wait(for: "registration") { $0.healthy("vaccel.org/accel") == 4 }
-    _ = try await kubelet.allocate("vaccel.org/accel", [["accel-0"]])
-    _ = try await kubelet.allocate("vaccel.org/accel", [["accel-1"]])
+    _ = try await kubelet.admit("vaccel.org/accel", [["accel-0"]])
+    _ = try await kubelet.admit("vaccel.org/accel", [["accel-1"]])
     podResources.set("vaccel.org/accel", holders: [
       "accel-0": Holder(namespace: "default", pod: "a", container: "main"),
       "accel-1": Holder(namespace: "default", pod: "b", container: "main"),
@@ -114,7 +114,7 @@ struct OwnershipAndSignalTests {
     defer { Task { await kubelet.stop() } }
     let first = try startDaemon()
     _ = try await kubelet.wait(for: "registration") { $0.healthy("vaccel.org/accel") == 4 }
-    let socket = try await kubelet.allocate("vaccel.org/accel", [["accel-0"]]).hostSocket
+    let socket = try await kubelet.admit("vaccel.org/accel", [["accel-0"]]).hostSocket
     let agents = Set(leftovers().agents)
     // The held slot's record (the first daemon rewrites its checkpoint as its warm agents come
     // and go, so the file as a whole may change; this record must not).
@@ -133,7 +133,7 @@ struct OwnershipAndSignalTests {
     #expect(FileManager.default.fileExists(atPath: socket))
     #expect(try store.load()?.resources["vaccel.org/accel"]?.first == held)
     #expect(await kubelet.state.healthy("vaccel.org/accel") == 4)
-    _ = try await kubelet.allocate("vaccel.org/accel", [["accel-1"]])
+    _ = try await kubelet.admit("vaccel.org/accel", [["accel-1"]])
 
     kill(first.process.processIdentifier, SIGTERM)
     #expect(await first.wait() == 0)

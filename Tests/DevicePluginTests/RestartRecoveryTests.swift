@@ -75,8 +75,8 @@ struct RestartRecoveryTests {
     _ = try await kubelet.wait(for: "registration") { $0.healthy("vaccel.org/accel") == 4 }
     // Each pod's agent socket, where its mounted folder has it.
     let socket = [
-      try await kubelet.allocate("vaccel.org/accel", [["accel-0"]]).hostSocket,
-      try await kubelet.allocate("vaccel.org/accel", [["accel-1"]]).hostSocket,
+      try await kubelet.admit("vaccel.org/accel", [["accel-0"]]).hostSocket,
+      try await kubelet.admit("vaccel.org/accel", [["accel-1"]]).hostSocket,
     ]
     podResources.set("vaccel.org/accel", holders: [
       "accel-0": Holder(namespace: "default", pod: "a", container: "main"),
@@ -135,7 +135,7 @@ struct RestartRecoveryTests {
 
     var daemon = try startDaemon()
     _ = try await kubelet.wait(for: "registration") { $0.healthy("vaccel.org/accel") == 4 }
-    let socket = try await kubelet.allocate("vaccel.org/accel", [["accel-0"]]).hostSocket
+    let socket = try await kubelet.admit("vaccel.org/accel", [["accel-0"]]).hostSocket
     podResources.set("vaccel.org/accel", holders: ["accel-0": Holder(namespace: "default", pod: "a", container: "main")])
     let before = try await checkpoint { $0[0].allocated && $0[0].pid != nil && $0[0].holder != nil }
     await kill9(daemon)

@@ -22,7 +22,7 @@ struct StatusAPITests {
     let harness = try await DaemonHarness.start(configure: { $0.resources[0].slots = 3; $0.resources[0].warm = 1 }, podResources: podResources)
     try await DaemonHarness.using(harness) { harness in
       try await harness.registered()
-      _ = try await harness.kubelet.allocate(harness.resource, [["accel-1"]])
+      _ = try await harness.kubelet.admit(harness.resource, [["accel-1"]])
       podResources.set(harness.resource, ["accel-1": Holder(namespace: "ml", pod: "infer-0", container: "app")])
       try await harness.daemon.podResources.pollOnce()
       let held = try await harness.manager.waitForSlot("accel-1", timeout: Self.timeout) { $0.holder != nil && $0.agent.phase == .ready }
