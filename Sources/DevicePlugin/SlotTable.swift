@@ -1,4 +1,4 @@
-public import VaccelConfig
+import VaccelConfig
 
 /// Slot accounting for one resource: which device IDs exist, their health, and the order in
 /// which free ones are preferred. A plain value: `DeviceManager` owns the only instance.

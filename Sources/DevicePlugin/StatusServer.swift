@@ -1,6 +1,6 @@
 import Foundation
 import GRPCCore
-public import Logging
+import Logging
 public import ServiceLifecycle
 public import VaccelConfig
 

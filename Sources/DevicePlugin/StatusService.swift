@@ -2,7 +2,7 @@ import Foundation
 import GRPCCore
 import StatusAPI
 import VaccelAgents
-public import VaccelConfig
+import VaccelConfig
 
 typealias StatusV1 = Vaccel_Deviceplugin_Status_V1_Status
 

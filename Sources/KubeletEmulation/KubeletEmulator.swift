@@ -1,5 +1,5 @@
 import Foundation
-public import GRPCCore
+import GRPCCore
 public import GRPCNIOTransportHTTP2Posix
 import GRPCUnixServer
 public import KubeletAPI

@@ -4,7 +4,7 @@ public import Logging
 import Synchronization
 
 #if canImport(Glibc)
-public import Glibc
+import Glibc
 #endif
 
 /// How a watched process ended.

@@ -3,7 +3,7 @@ import Glibc
 public import Logging
 import NodeSupport
 public import VaccelConfig
-public import VaccelRPC
+import VaccelRPC
 
 /// Everything one slot's supervisor needs; built by `AgentPool`.
 public struct SlotAgentContext: Sendable {

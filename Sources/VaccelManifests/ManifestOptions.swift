@@ -1,4 +1,4 @@
-public import VaccelConfig
+import VaccelConfig
 
 /// What `vaccelctl manifests` (and the Helm chart's values) decide.
 public struct ManifestOptions: Sendable, Equatable {
