@@ -157,4 +157,34 @@ struct RestartRecoveryTests {
     kill(daemon.process.processIdentifier, SIGTERM)
     #expect(await daemon.wait() == 0)
   }
+
+  /// A pod admitted by a daemon before per-allocation folders has the slot folder itself
+  /// mounted, its agent listening at `<slot>/vaccel.sock`: after the upgrade that agent is
+  /// adopted where it is, not moved to a folder the pod cannot see.
+  @Test func anAgentOfTheOldOneFolderPerSlotLayoutIsAdoptedWhereItIs() async throws {
+    try await podResources.start()
+    defer { Task { await podResources.stop() } }
+    let folder = directory.sub("run/accel/accel-0")
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let socket = folder + "/vaccel.sock"
+    let old = try ChildProcess(Fixtures.standinAgent, ["-a", "unix://" + socket], mergeStandardError: true)
+    for await line in old.lines where line.hasPrefix("Listening on") { break }
+    let holder = Holder(namespace: "default", pod: "old", container: "main")
+    // The checkpoint that daemon wrote (the same format, an endpoint without an allocation).
+    try FileManager.default.createDirectory(atPath: directory.sub("state"), withIntermediateDirectories: true)
+    try """
+      {"resources": {"vaccel.org/accel": [{"id": "accel-0", "allocated": true, "generation": 1,
+        "holder": {"namespace": "default", "pod": "old", "container": "main"},
+        "pid": \(old.process.processIdentifier), "endpoint": "unix://\(socket)"}]}, "version": 1}
+      """.write(toFile: checkpointPath, atomically: true, encoding: .utf8)
+    podResources.set("vaccel.org/accel", holders: ["accel-0": holder])
+
+    let daemon = try startDaemon()
+    let recovered = try await checkpoint { $0[0].allocated && $0[0].pid == old.process.processIdentifier }
+    #expect(recovered[0].endpoint == "unix://" + socket)
+    _ = try await session(on: socket)
+    kill(daemon.process.processIdentifier, SIGTERM)
+    #expect(await daemon.wait() == 0)
+    #expect(await old.wait() == 0, "the adopted agent was stopped with the daemon")
+  }
 }
