@@ -55,11 +55,19 @@ public actor SlotAgent {
   private let probe: AgentProbe
   private var logger: Logger
 
-  /// Probe intervals while an agent starts: the only fast loop, bounded by `readyTimeout`.
-  /// It starts at 1 ms (a real agent is ready within milliseconds, and every millisecond lost
-  /// here is Allocate latency) and grows by half each try up to 20 ms.
+  /// Probe intervals while an agent starts, once its socket exists: the only fast loop,
+  /// bounded by `readyTimeout`. It starts at 1 ms (a real agent is ready within milliseconds,
+  /// and every millisecond lost here is PreStartContainer latency) and grows by half each try
+  /// up to 20 ms.
   static let firstStartPoll: Duration = .milliseconds(1)
   static let maxStartPoll: Duration = .milliseconds(20)
+  /// How often a starting unix agent's socket is looked for (an lstat), before probing.
+  static let socketPoll: Duration = .microseconds(250)
+
+  static func socketExists(_ path: String) -> Bool {
+    var info = stat()
+    return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK
+  }
 
   public init(context: SlotAgentContext, changes: AsyncStream<(Int, SlotAgentStatus)>.Continuation) {
     self.context = context
@@ -480,6 +488,18 @@ public actor SlotAgent {
     while !Task.isCancelled {
       if let exit = running.exitStatus {
         return .failed("agent \(exit) before it was ready")
+      }
+      // unix: until the agent has bound its socket, a probe cannot succeed; an lstat costs a
+      // microsecond where a probe costs a connection attempt, so look often and probe once the
+      // socket is there (PreStartContainer waits on this; the growing interval alone added
+      // up to several ms after the bind).
+      if let socket = place.socketPath, !Self.socketExists(socket) {
+        lastProbeError = "no socket at \(socket) yet"
+        guard ContinuousClock.now < deadline else {
+          return .failed("agent not ready within \(context.agent.readyTimeout): \(lastProbeError)")
+        }
+        try? await Task.sleep(for: Self.socketPoll)
+        continue
       }
       do {
         try await probe.check(place.probe)
