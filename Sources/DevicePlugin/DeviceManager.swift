@@ -7,7 +7,6 @@ public import VaccelMetrics
 /// the slots (through `AgentPool`), and the `ListAndWatch` subscribers that hear every change.
 public actor DeviceManager {
   public nonisolated let resource: ResourceConfig
-  public nonisolated let runDir: String
   /// nil for `agents: runtime` resources, whose sandbox runtime starts its own agents.
   public nonisolated let agents: AgentPool?
   public nonisolated let metrics: DaemonMetrics?
@@ -34,10 +33,9 @@ public actor DeviceManager {
   }
 
   public init(
-    resource: ResourceConfig, runDir: String, agents: AgentPool? = nil, metrics: DaemonMetrics? = nil, logger: Logger
+    resource: ResourceConfig, agents: AgentPool? = nil, metrics: DaemonMetrics? = nil, logger: Logger
   ) {
     self.resource = resource
-    self.runDir = runDir
     self.agents = agents
     self.metrics = metrics
     self.table = SlotTable(resource: resource)
@@ -288,9 +286,10 @@ public actor DeviceManager {
       releases[index] = release
       started.append(release)
     }
-    for release in started { await release.value }
-    for (index, release) in releases where started.contains(where: { $0 == release }) {
-      releases[index] = nil
+    for (index, release) in zip(freed, started) {
+      await release.value
+      // Forget it unless a later poll has chained another recycle behind it.
+      if releases[index] == release { releases[index] = nil }
     }
   }
 

@@ -49,7 +49,7 @@ public struct NodeDaemon: Sendable {
     let launcher = launcher ?? PosixLauncher(monitor: monitor)
     let managers = config.resources.map { resource in
       DeviceManager(
-        resource: resource, runDir: config.runDir,
+        resource: resource,
         agents: resource.agents == .managed
           ? AgentPool(
             resource: resource, runDir: config.runDir, stateDir: config.stateDir, launcher: launcher,

@@ -20,16 +20,6 @@ extension ProcessInfoReader {
     processes(withArgumentWhere: { $0 == argument }).map(\.pid)
   }
 
-  /// One pass over /proc for many arguments at once (argument → pids).
-  public static func processes(withAnyArgument arguments: Set<String>) -> [String: [Int32]] {
-    guard !arguments.isEmpty else { return [:] }
-    var found: [String: [Int32]] = [:]
-    for (pid, argument) in processes(withArgumentWhere: arguments.contains) {
-      found[argument, default: []].append(pid)
-    }
-    return found
-  }
-
   /// Every live process (other than us) and word of its command line that `matches`, in one
   /// pass over /proc with plain reads: recovery asks about every slot's agents at once, and a
   /// pass per slot was O(slots × processes).

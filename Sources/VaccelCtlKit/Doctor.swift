@@ -125,10 +125,9 @@ public struct Doctor: Sendable {
   func runs(_ install: AgentInstall, agent: AgentConfig, name: String) async -> Check {
     do {
       let trial = try await AgentTrial.run(install, agent: agent, timeout: agent.readyTimeout)
-      let milliseconds = Double(trial.ready.components.attoseconds) / 1e15 + Double(trial.ready.components.seconds) * 1000
       return Check(
         name: name, outcome: .pass,
-        detail: "started on a temporary socket, a session round trip after \(String(format: "%.0f", milliseconds)) ms, stopped")
+        detail: "started on a temporary socket, a session round trip after \(String(format: "%.0f", trial.ready / .milliseconds(1))) ms, stopped")
     } catch {
       return Check(name: name, outcome: .fail, detail: "\(error)")
     }

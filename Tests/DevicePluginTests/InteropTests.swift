@@ -58,7 +58,7 @@ struct InteropTests {
     let client = try await GoKubeletClient.build()
     let directory = try TestDirectory()
     let socket = directory.sub("stock.sock")
-    let manager = DeviceManager(resource: ResourceConfig(), runDir: directory.sub("run"), logger: .test)
+    let manager = DeviceManager(resource: ResourceConfig(), logger: .test)
     let transport = HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socket), transportSecurity: .plaintext)
     let server = GRPCServer(transport: transport, services: [DevicePluginService(manager: manager)])
     let serving = Task { try await server.serve() }

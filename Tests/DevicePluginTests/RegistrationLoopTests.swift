@@ -13,7 +13,7 @@ struct RegistrationLoopTests {
     let kubelet = FakeKubelet(directory: directory.sub("dp"))
     try await kubelet.start()
     let config = KubeletConfig(devicePluginDir: directory.sub("dp"), podResourcesSocket: directory.sub("pr.sock"))
-    let manager = DeviceManager(resource: ResourceConfig(agents: .runtime), runDir: directory.sub("run"), logger: .test)
+    let manager = DeviceManager(resource: ResourceConfig(agents: .runtime), logger: .test)
     let plugin = ResourcePlugin(
       manager: manager, kubelet: config, registrar: GRPCKubeletRegistrar(), watcher: SilentWatcher(), logger: .test)
     let loop = RegistrationLoop(plugin: plugin)

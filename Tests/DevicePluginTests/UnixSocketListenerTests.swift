@@ -10,7 +10,7 @@ struct UnixSocketListenerTests {
   @Test func servesUnaryCalls() async throws {
     let directory = try TestDirectory()
     let path = directory.sub("p.sock")
-    let manager = DeviceManager(resource: .init(), runDir: directory.sub("run"), logger: .test)
+    let manager = DeviceManager(resource: .init(), logger: .test)
     let transport = HTTP2ServerTransport.Custom.unixSocket(path: path)
     let server = GRPCServer(transport: transport, services: [DevicePluginService(manager: manager)])
     try await withThrowingDiscardingTaskGroup { group in

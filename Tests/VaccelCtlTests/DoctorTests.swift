@@ -60,13 +60,18 @@ struct DoctorTests {
 
   /// An agent that starts but serves no session fails the check with what went wrong, as does
   /// one that exits at once; neither is left running.
-  @Test(arguments: [("STANDIN_REFUSE_SESSIONS", "1", "served no session within"), ("VACCEL_PLUGINS", "libvaccel-missing.so", "exited with code 2 before it served a session")])
-  func anAgentThatDoesNotServeFailsTheRunCheck(_ key: String, _ value: String, _ expected: String) async throws {
+  /// The agent that exits is given 20 s, which it never needs: a loaded machine may take longer
+  /// than the refusing agent's 2 s just to start it, and that case must still fail by its exit.
+  @Test(arguments: [
+    ("STANDIN_REFUSE_SESSIONS", "1", "served no session within", 2),
+    ("VACCEL_PLUGINS", "libvaccel-missing.so", "exited with code 2 before it served a session", 20),
+  ])
+  func anAgentThatDoesNotServeFailsTheRunCheck(_ key: String, _ value: String, _ expected: String, _ seconds: Int) async throws {
     let scratch = try Scratch()
     defer { scratch.remove() }
     var config = config(scratch, binary: Repository.built("vaccel-standin-agent"))
     config.resources[0].agent.env[key] = value
-    config.resources[0].agent.readyTimeout = .seconds(2)
+    config.resources[0].agent.readyTimeout = .seconds(seconds)
     let checks = await Doctor(config: config).agentChecks(config.resources[0])
     let runs = try #require(checks.first { $0.name == "agent for vaccel.org/accel: runs" })
     #expect(runs.outcome == .fail && runs.detail.contains(expected), "\(runs.detail)")
