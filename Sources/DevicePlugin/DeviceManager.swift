@@ -10,6 +10,8 @@ public actor DeviceManager {
   /// nil for `agents: runtime` resources, whose sandbox runtime starts its own agents.
   public nonisolated let agents: AgentPool?
   public nonisolated let metrics: DaemonMetrics?
+  /// hybrid-vsock: how a holder's VM sandbox is found (nil for the other transports).
+  public nonisolated let sandboxes: SandboxJoin?
   fileprivate var table: SlotTable
   fileprivate var agentStatus: [SlotAgentStatus]
   /// Where each slot's pod reaches it when no agent of ours says (`agents: runtime`).
@@ -33,11 +35,13 @@ public actor DeviceManager {
   }
 
   public init(
-    resource: ResourceConfig, agents: AgentPool? = nil, metrics: DaemonMetrics? = nil, logger: Logger
+    resource: ResourceConfig, agents: AgentPool? = nil, metrics: DaemonMetrics? = nil, sandboxes: SandboxJoin? = nil,
+    logger: Logger
   ) {
     self.resource = resource
     self.agents = agents
     self.metrics = metrics
+    self.sandboxes = resource.transport == .hybridVsock ? sandboxes : nil
     self.table = SlotTable(resource: resource)
     self.agentStatus = Array(repeating: SlotAgentStatus(), count: resource.slots)
     self.runtimeEndpoints = (0..<resource.slots).map { index in
@@ -230,11 +234,55 @@ public actor DeviceManager {
     let indices = try table.resolve(ids, resourceName: resource.name)
     guard let agents else { return }
     for index in indices {
+      if let sandboxes {
+        try await bindSandbox(index, join: sandboxes)
+      }
       do {
         try await agents.ensureReady(index, within: resource.agent.readyTimeout)
       } catch {
         throw .unavailable("\(table.slots[index].id): \(error)")
       }
+    }
+  }
+
+  /// hybrid-vsock, at PreStartContainer: the holder's VM sandbox is found (the VM runs by now)
+  /// and the slot's agent placed beside its socket.
+  private func bindSandbox(_ index: Int, join: SandboxJoin) async throws(PluginError) {
+    let id = table.slots[index].id
+    let place = try await join.locate(slotID: id, resource: resource.name, holder: table.slots[index].holder)
+    if let other = agentStatus.indices.first(where: { $0 != index && table.slots[$0].allocated && agentStatus[$0].sandboxSocket == place.socket }) {
+      throw .unavailable(
+        "\(id): VM sandbox \(place.id) already has the agent of \(table.slots[other].id) on port \(resource.basePort): "
+          + "one VM gets one agent per hybrid-vsock resource; request \(resource.name) in one container of the pod")
+    }
+    await agents?.bind(index, sandboxID: place.id, socket: place.socket)
+  }
+
+  /// hybrid-vsock, after every pod-resources poll: each held slot's agent follows its holder's
+  /// sandbox. A VM socket that is gone, or a pod with no ready sandbox, stops the agent (and
+  /// removes its socket); a new sandbox of the pod (recreated: a new id) moves it there; a held
+  /// slot with no agent placed yet (a daemon restart, a lost start) gets one. When the runtime
+  /// does not answer, only vanished sockets count.
+  public func followSandboxes() async {
+    guard let sandboxes, let agents else { return }
+    let current = await sandboxes.currentSandboxes()
+    for slot in table.slots where slot.allocated {
+      var bound = agentStatus[slot.index].sandboxSocket.map { (id: agentStatus[slot.index].sandboxID, socket: $0) }
+      if let socket = bound?.socket, !SandboxJoin.socketExists(socket) {
+        await agents.slots[slot.index].unbind(why: "its VM socket \(socket) is gone")
+        bound = nil
+      }
+      guard let current, let holder = slot.holder else { continue }
+      let pod = "\(holder.namespace)/\(holder.pod)"
+      guard let sandbox = current[pod], case .found(let socket) = sandboxes.locator.vmSocket(of: sandbox.id) else {
+        if bound != nil {
+          await agents.slots[slot.index].unbind(why: "pod \(pod) has no ready VM sandbox")
+        }
+        continue
+      }
+      guard socket != bound?.socket || sandbox.id != bound?.id else { continue }
+      await agents.bind(slot.index, sandboxID: sandbox.id, socket: socket)
+      await takeOn(slot.index)
     }
   }
 
@@ -298,6 +346,8 @@ public actor DeviceManager {
   private func takeOn(_ index: Int) async {
     guard let agents else { return }
     await agents.markHeld(index)
+    // A VM sandbox's agent is placed first (PreStartContainer, `followSandboxes`).
+    if sandboxes != nil, await agents.slots[index].sandbox == nil { return }
     let readyTimeout = resource.agent.readyTimeout
     let id = table.slots[index].id
     let logger = logger

@@ -5,6 +5,7 @@ public import ServiceLifecycle
 public import VaccelAgents
 public import VaccelConfig
 public import VaccelMetrics
+public import CRIClient
 import GRPCCore
 import UnixSignals
 
@@ -33,6 +34,7 @@ public struct NodeDaemon: Sendable {
     registrar: any KubeletRegistering = GRPCKubeletRegistrar(),
     watcher: any DirectoryWatching = InotifyWatcher(),
     podResources: (any PodResourcesListing)? = nil,
+    sandboxLocator: (any SandboxLocating)? = nil,
     launcher: (any ProcessLaunching)? = nil,
     reapOrphans: Bool = false,
     searchPath: String? = ProcessInfo.processInfo.environment["PATH"],
@@ -47,6 +49,12 @@ public struct NodeDaemon: Sendable {
     let monitor = try ProcessMonitor(reapOrphans: reapOrphans, logger: logger)
     self.monitor = monitor
     let launcher = launcher ?? PosixLauncher(monitor: monitor)
+    let podResourcesClient = podResources ?? GRPCPodResourcesClient(socketPath: config.kubelet.podResourcesSocket)
+    let sandboxJoin = config.usesSandboxes
+      ? SandboxJoin(
+        locator: sandboxLocator ?? CRISandboxLocator(criSockets: config.sandboxes.criSockets, vmSockets: config.sandboxes.vmSockets),
+        podResources: podResourcesClient, lookupTimeout: config.sandboxes.lookupTimeout)
+      : nil
     let managers = config.resources.map { resource in
       DeviceManager(
         resource: resource,
@@ -72,6 +80,7 @@ public struct NodeDaemon: Sendable {
             })
           : nil,
         metrics: metrics,
+        sandboxes: sandboxJoin,
         logger: logger)
     }
     self.managers = managers
@@ -90,7 +99,7 @@ public struct NodeDaemon: Sendable {
     self.checkpoint = CheckpointWriter(
       store: CheckpointStore(stateDir: config.stateDir), managers: managers, logger: logger, metrics: metrics)
     self.podResources = PodResourcesWatcher(
-      client: podResources ?? GRPCPodResourcesClient(socketPath: config.kubelet.podResourcesSocket),
+      client: podResourcesClient,
       managers: managers, kubelet: config.kubelet, logger: logger,
       onPoll: { result in
         switch result {

@@ -104,6 +104,7 @@ public struct PodResourcesWatcher: Service, CustomStringConvertible {
     let held = try await client.list()
     for manager in managers {
       await manager.updateHolders(held[manager.resource.name] ?? [:], grace: grace)
+      await manager.followSandboxes()
     }
   }
 }

@@ -12,6 +12,7 @@ public enum SlotEndpoint {
   static func podAddress(resource: ResourceConfig, slot index: Int, containerPath: String) -> String {
     switch resource.transport {
     case .unix: "unix://" + containerPath.joiningPath(EndpointLayout.socketName)
+    case .hybridVsock: "vsock://\(hostCID):\(resource.basePort)"
     case .vsock: "vsock://\(hostCID):\(resource.basePort + index)"
     case .tcp: "tcp://\(resource.nodeIP ?? ""):\(resource.basePort + index)"
     }

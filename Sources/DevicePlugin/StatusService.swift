@@ -101,6 +101,8 @@ struct StatusService: StatusV1.SimpleServiceProtocol {
       $0.endpoint = endpoint
       $0.lastError = agent.lastError ?? ""
       $0.allocations = UInt64(slot.allocations)
+      $0.sandboxID = agent.sandboxID ?? ""
+      $0.sandboxSocket = agent.sandboxSocket ?? ""
     }
   }
 }

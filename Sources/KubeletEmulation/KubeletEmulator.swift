@@ -107,6 +107,11 @@ public actor KubeletEmulator {
     })
   }
 
+  /// `PreStartContainer` for one container's devices, as before every container start.
+  public func preStart(_ resource: String, _ ids: [String]) async throws {
+    _ = try await client(resource).preStartContainer(.with { $0.devicesIds = ids })
+  }
+
   /// What the kubelet does for a pod's containers with the plugin's options set: `Allocate`
   /// at admission, then `PreStartContainer` with each container's devices before it starts.
   /// Returns the Allocate reply, its agents ready.

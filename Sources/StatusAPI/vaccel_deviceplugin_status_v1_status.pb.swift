@@ -223,7 +223,7 @@ public nonisolated struct Vaccel_Deviceplugin_Status_V1_Resource: Sendable {
   /// Successful registrations since the daemon started (one more per kubelet restart).
   public var registrations: UInt32 = 0
 
-  /// unix | vsock | tcp
+  /// unix | hybrid-vsock | vsock | tcp
   public var transport: String = String()
 
   /// managed | runtime
@@ -263,55 +263,105 @@ public nonisolated struct Vaccel_Deviceplugin_Status_V1_Holder: Sendable {
   public init() {}
 }
 
-public nonisolated struct Vaccel_Deviceplugin_Status_V1_Slot: Sendable {
+public nonisolated struct Vaccel_Deviceplugin_Status_V1_Slot: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var id: String = String()
+  public var id: String {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
 
-  public var index: UInt32 = 0
+  public var index: UInt32 {
+    get {_storage._index}
+    set {_uniqueStorage()._index = newValue}
+  }
 
-  public var state: Vaccel_Deviceplugin_Status_V1_SlotState = .unspecified
+  public var state: Vaccel_Deviceplugin_Status_V1_SlotState {
+    get {_storage._state}
+    set {_uniqueStorage()._state = newValue}
+  }
 
-  public var healthy: Bool = false
+  public var healthy: Bool {
+    get {_storage._healthy}
+    set {_uniqueStorage()._healthy = newValue}
+  }
 
-  public var unhealthyReason: String = String()
+  public var unhealthyReason: String {
+    get {_storage._unhealthyReason}
+    set {_uniqueStorage()._unhealthyReason = newValue}
+  }
 
-  public var allocated: Bool = false
+  public var allocated: Bool {
+    get {_storage._allocated}
+    set {_uniqueStorage()._allocated = newValue}
+  }
 
   /// Unset while allocated but not yet listed by pod-resources.
   public var holder: Vaccel_Deviceplugin_Status_V1_Holder {
-    get {_holder ?? Vaccel_Deviceplugin_Status_V1_Holder()}
-    set {_holder = newValue}
+    get {_storage._holder ?? Vaccel_Deviceplugin_Status_V1_Holder()}
+    set {_uniqueStorage()._holder = newValue}
   }
   /// Returns true if `holder` has been explicitly set.
-  public var hasHolder: Bool {self._holder != nil}
+  public var hasHolder: Bool {_storage._holder != nil}
   /// Clears the value of `holder`. Subsequent reads from it will return its default value.
-  public mutating func clearHolder() {self._holder = nil}
+  public mutating func clearHolder() {_uniqueStorage()._holder = nil}
 
   /// 0: no agent process.
-  public var agentPid: Int64 = 0
+  public var agentPid: Int64 {
+    get {_storage._agentPid}
+    set {_uniqueStorage()._agentPid = newValue}
+  }
 
   /// stopped | starting | ready | backoff | stopping | unavailable
-  public var agentPhase: String = String()
+  public var agentPhase: String {
+    get {_storage._agentPhase}
+    set {_uniqueStorage()._agentPhase = newValue}
+  }
 
-  public var restarts: UInt32 = 0
+  public var restarts: UInt32 {
+    get {_storage._restarts}
+    set {_uniqueStorage()._restarts = newValue}
+  }
 
-  public var agentStartedUnixMs: Int64 = 0
+  public var agentStartedUnixMs: Int64 {
+    get {_storage._agentStartedUnixMs}
+    set {_uniqueStorage()._agentStartedUnixMs = newValue}
+  }
 
   /// Where the slot's agent listens on the node (for `agents: runtime`: what the pod is given).
-  public var endpoint: String = String()
+  public var endpoint: String {
+    get {_storage._endpoint}
+    set {_uniqueStorage()._endpoint = newValue}
+  }
 
-  public var lastError: String = String()
+  public var lastError: String {
+    get {_storage._lastError}
+    set {_uniqueStorage()._lastError = newValue}
+  }
 
-  public var allocations: UInt64 = 0
+  public var allocations: UInt64 {
+    get {_storage._allocations}
+    set {_uniqueStorage()._allocations = newValue}
+  }
+
+  /// transport hybrid-vsock: the holder's VM sandbox (CRI id) and its hybrid-vsock socket.
+  public var sandboxID: String {
+    get {_storage._sandboxID}
+    set {_uniqueStorage()._sandboxID = newValue}
+  }
+
+  public var sandboxSocket: String {
+    get {_storage._sandboxSocket}
+    set {_uniqueStorage()._sandboxSocket = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _holder: Vaccel_Deviceplugin_Status_V1_Holder? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -592,98 +642,174 @@ nonisolated extension Vaccel_Deviceplugin_Status_V1_Holder: SwiftProtobuf.Messag
 
 nonisolated extension Vaccel_Deviceplugin_Status_V1_Slot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Slot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}index\0\u{1}state\0\u{1}healthy\0\u{3}unhealthy_reason\0\u{1}allocated\0\u{1}holder\0\u{3}agent_pid\0\u{3}agent_phase\0\u{1}restarts\0\u{3}agent_started_unix_ms\0\u{1}endpoint\0\u{3}last_error\0\u{1}allocations\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}index\0\u{1}state\0\u{1}healthy\0\u{3}unhealthy_reason\0\u{1}allocated\0\u{1}holder\0\u{3}agent_pid\0\u{3}agent_phase\0\u{1}restarts\0\u{3}agent_started_unix_ms\0\u{1}endpoint\0\u{3}last_error\0\u{1}allocations\0\u{3}sandbox_id\0\u{3}sandbox_socket\0")
+
+  fileprivate class _StorageClass {
+    var _id: String = String()
+    var _index: UInt32 = 0
+    var _state: Vaccel_Deviceplugin_Status_V1_SlotState = .unspecified
+    var _healthy: Bool = false
+    var _unhealthyReason: String = String()
+    var _allocated: Bool = false
+    var _holder: Vaccel_Deviceplugin_Status_V1_Holder? = nil
+    var _agentPid: Int64 = 0
+    var _agentPhase: String = String()
+    var _restarts: UInt32 = 0
+    var _agentStartedUnixMs: Int64 = 0
+    var _endpoint: String = String()
+    var _lastError: String = String()
+    var _allocations: UInt64 = 0
+    var _sandboxID: String = String()
+    var _sandboxSocket: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _id = source._id
+      _index = source._index
+      _state = source._state
+      _healthy = source._healthy
+      _unhealthyReason = source._unhealthyReason
+      _allocated = source._allocated
+      _holder = source._holder
+      _agentPid = source._agentPid
+      _agentPhase = source._agentPhase
+      _restarts = source._restarts
+      _agentStartedUnixMs = source._agentStartedUnixMs
+      _endpoint = source._endpoint
+      _lastError = source._lastError
+      _allocations = source._allocations
+      _sandboxID = source._sandboxID
+      _sandboxSocket = source._sandboxSocket
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.index) }()
-      case 3: try { try decoder.decodeSingularEnumField(value: &self.state) }()
-      case 4: try { try decoder.decodeSingularBoolField(value: &self.healthy) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.unhealthyReason) }()
-      case 6: try { try decoder.decodeSingularBoolField(value: &self.allocated) }()
-      case 7: try { try decoder.decodeSingularMessageField(value: &self._holder) }()
-      case 8: try { try decoder.decodeSingularInt64Field(value: &self.agentPid) }()
-      case 9: try { try decoder.decodeSingularStringField(value: &self.agentPhase) }()
-      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.restarts) }()
-      case 11: try { try decoder.decodeSingularInt64Field(value: &self.agentStartedUnixMs) }()
-      case 12: try { try decoder.decodeSingularStringField(value: &self.endpoint) }()
-      case 13: try { try decoder.decodeSingularStringField(value: &self.lastError) }()
-      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.allocations) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._id) }()
+        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._index) }()
+        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
+        case 4: try { try decoder.decodeSingularBoolField(value: &_storage._healthy) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._unhealthyReason) }()
+        case 6: try { try decoder.decodeSingularBoolField(value: &_storage._allocated) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._holder) }()
+        case 8: try { try decoder.decodeSingularInt64Field(value: &_storage._agentPid) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._agentPhase) }()
+        case 10: try { try decoder.decodeSingularUInt32Field(value: &_storage._restarts) }()
+        case 11: try { try decoder.decodeSingularInt64Field(value: &_storage._agentStartedUnixMs) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._endpoint) }()
+        case 13: try { try decoder.decodeSingularStringField(value: &_storage._lastError) }()
+        case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._allocations) }()
+        case 15: try { try decoder.decodeSingularStringField(value: &_storage._sandboxID) }()
+        case 16: try { try decoder.decodeSingularStringField(value: &_storage._sandboxSocket) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.id.isEmpty {
-      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
-    }
-    if self.index != 0 {
-      try visitor.visitSingularUInt32Field(value: self.index, fieldNumber: 2)
-    }
-    if self.state != .unspecified {
-      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 3)
-    }
-    if self.healthy != false {
-      try visitor.visitSingularBoolField(value: self.healthy, fieldNumber: 4)
-    }
-    if !self.unhealthyReason.isEmpty {
-      try visitor.visitSingularStringField(value: self.unhealthyReason, fieldNumber: 5)
-    }
-    if self.allocated != false {
-      try visitor.visitSingularBoolField(value: self.allocated, fieldNumber: 6)
-    }
-    try { if let v = self._holder {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
-    } }()
-    if self.agentPid != 0 {
-      try visitor.visitSingularInt64Field(value: self.agentPid, fieldNumber: 8)
-    }
-    if !self.agentPhase.isEmpty {
-      try visitor.visitSingularStringField(value: self.agentPhase, fieldNumber: 9)
-    }
-    if self.restarts != 0 {
-      try visitor.visitSingularUInt32Field(value: self.restarts, fieldNumber: 10)
-    }
-    if self.agentStartedUnixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.agentStartedUnixMs, fieldNumber: 11)
-    }
-    if !self.endpoint.isEmpty {
-      try visitor.visitSingularStringField(value: self.endpoint, fieldNumber: 12)
-    }
-    if !self.lastError.isEmpty {
-      try visitor.visitSingularStringField(value: self.lastError, fieldNumber: 13)
-    }
-    if self.allocations != 0 {
-      try visitor.visitSingularUInt64Field(value: self.allocations, fieldNumber: 14)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._id.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._id, fieldNumber: 1)
+      }
+      if _storage._index != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._index, fieldNumber: 2)
+      }
+      if _storage._state != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 3)
+      }
+      if _storage._healthy != false {
+        try visitor.visitSingularBoolField(value: _storage._healthy, fieldNumber: 4)
+      }
+      if !_storage._unhealthyReason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._unhealthyReason, fieldNumber: 5)
+      }
+      if _storage._allocated != false {
+        try visitor.visitSingularBoolField(value: _storage._allocated, fieldNumber: 6)
+      }
+      try { if let v = _storage._holder {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      if _storage._agentPid != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._agentPid, fieldNumber: 8)
+      }
+      if !_storage._agentPhase.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._agentPhase, fieldNumber: 9)
+      }
+      if _storage._restarts != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._restarts, fieldNumber: 10)
+      }
+      if _storage._agentStartedUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._agentStartedUnixMs, fieldNumber: 11)
+      }
+      if !_storage._endpoint.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._endpoint, fieldNumber: 12)
+      }
+      if !_storage._lastError.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._lastError, fieldNumber: 13)
+      }
+      if _storage._allocations != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._allocations, fieldNumber: 14)
+      }
+      if !_storage._sandboxID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._sandboxID, fieldNumber: 15)
+      }
+      if !_storage._sandboxSocket.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._sandboxSocket, fieldNumber: 16)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Vaccel_Deviceplugin_Status_V1_Slot, rhs: Vaccel_Deviceplugin_Status_V1_Slot) -> Bool {
-    if lhs.id != rhs.id {return false}
-    if lhs.index != rhs.index {return false}
-    if lhs.state != rhs.state {return false}
-    if lhs.healthy != rhs.healthy {return false}
-    if lhs.unhealthyReason != rhs.unhealthyReason {return false}
-    if lhs.allocated != rhs.allocated {return false}
-    if lhs._holder != rhs._holder {return false}
-    if lhs.agentPid != rhs.agentPid {return false}
-    if lhs.agentPhase != rhs.agentPhase {return false}
-    if lhs.restarts != rhs.restarts {return false}
-    if lhs.agentStartedUnixMs != rhs.agentStartedUnixMs {return false}
-    if lhs.endpoint != rhs.endpoint {return false}
-    if lhs.lastError != rhs.lastError {return false}
-    if lhs.allocations != rhs.allocations {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._index != rhs_storage._index {return false}
+        if _storage._state != rhs_storage._state {return false}
+        if _storage._healthy != rhs_storage._healthy {return false}
+        if _storage._unhealthyReason != rhs_storage._unhealthyReason {return false}
+        if _storage._allocated != rhs_storage._allocated {return false}
+        if _storage._holder != rhs_storage._holder {return false}
+        if _storage._agentPid != rhs_storage._agentPid {return false}
+        if _storage._agentPhase != rhs_storage._agentPhase {return false}
+        if _storage._restarts != rhs_storage._restarts {return false}
+        if _storage._agentStartedUnixMs != rhs_storage._agentStartedUnixMs {return false}
+        if _storage._endpoint != rhs_storage._endpoint {return false}
+        if _storage._lastError != rhs_storage._lastError {return false}
+        if _storage._allocations != rhs_storage._allocations {return false}
+        if _storage._sandboxID != rhs_storage._sandboxID {return false}
+        if _storage._sandboxSocket != rhs_storage._sandboxSocket {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

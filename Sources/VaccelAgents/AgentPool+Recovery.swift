@@ -69,6 +69,16 @@ extension AgentPool {
         else { continue }
         found[index, default: []].append((pid, allocation))
       }
+    } else if let port = addressings.first?.hybridPort {
+      // hybrid-vsock: "unix://<a VM's socket>_<port>"; the slot from the agent's environment.
+      let indexByID = Dictionary(uniqueKeysWithValues: addressings.map { ($0.slotID, $0.index) })
+      let suffix = "_\(port)"
+      for (pid, argument) in ProcessInfoReader.processes(withArgumentWhere: { $0.hasPrefix("unix:///") && $0.hasSuffix(suffix) }) {
+        guard let slotID = ProcessInfoReader.environmentValue(SlotAddressing.slotMarker, of: pid), let index = indexByID[slotID],
+          let allocation = addressings[index].allocation(ofListenAddress: argument)
+        else { continue }
+        found[index, default: []].append((pid, allocation))
+      }
     } else {
       let indexByAddress = Dictionary(
         addressings.map { ($0.endpoint(allocation: "").listen.description, $0.index) }, uniquingKeysWith: { a, _ in a })

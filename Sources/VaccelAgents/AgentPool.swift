@@ -117,7 +117,8 @@ public actor AgentPool {
 
   /// A fresh agent for a new holder of slot `index` (ready if it was warm, starting
   /// otherwise), and where it listens.
-  public func handOut(_ index: Int) async throws(AgentError) -> AgentEndpoint {
+  /// nil for a slot that follows its holder's VM sandbox: nothing starts before `bind`.
+  public func handOut(_ index: Int) async throws(AgentError) -> AgentEndpoint? {
     held.insert(index)
     warmSlots.remove(index)
     defer { Task { await self.topUpWarm() } }
@@ -129,6 +130,13 @@ public actor AgentPool {
     held.insert(index)
     warmSlots.remove(index)
     try await slots[index].ensureReady(within: deadline)
+  }
+
+  /// hybrid-vsock: the holder of slot `index` runs in VM sandbox `id`, whose hybrid-vsock
+  /// socket is `socket`; its agent listens beside it from now on (see `SlotAgent.bind`).
+  public func bind(_ index: Int, sandboxID id: String, socket: String) async {
+    held.insert(index)
+    await slots[index].bind(sandboxID: id, socket: socket)
   }
 
   /// Marks slot `index` held by someone we learned of (pod-resources, checkpoint) without

@@ -49,3 +49,26 @@ extension ProcessInfoReader {
     return found
   }
 }
+
+extension ProcessInfoReader {
+  /// The value of `name` in a process's environment as it started (/proc/<pid>/environ), if
+  /// it has one and we may read it.
+  public static func environmentValue(_ name: String, of pid: Int32) -> String? {
+    let fd = open("/proc/\(pid)/environ", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 8192)
+    // An environment is at most a few hundred KiB (ARG_MAX): read it whole.
+    while bytes.count < 1 << 20 {
+      let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+      guard count > 0 else { break }
+      bytes.append(contentsOf: buffer[0..<count])
+    }
+    let prefix = Array((name + "=").utf8)
+    for entry in bytes.split(separator: 0) where entry.starts(with: prefix) {
+      return String(decoding: entry.dropFirst(prefix.count), as: UTF8.self)
+    }
+    return nil
+  }
+}

@@ -2,8 +2,10 @@ public import VaccelConfig
 public import VaccelRPC
 
 /// Where one slot's agent listens: computed here and nowhere else, from the resource, the slot
-/// and, for the unix transport, the allocation (see `EndpointLayout`). vsock and tcp agents
-/// listen on the slot's own port, the same for every holder.
+/// and, for the unix transport, the allocation (see `EndpointLayout`); for hybrid-vsock, the
+/// holder's VM sandbox: its hybrid-vsock socket `<uds>` is the allocation, and the agent
+/// listens on `<uds>_<port>`, where the VMM sends that VM's connections to host port `<port>`.
+/// vsock and tcp agents listen on the slot's own port, the same for every holder.
 public struct SlotAddressing: Sendable, Equatable {
   public let slotID: String
   public let index: Int
@@ -11,16 +13,23 @@ public struct SlotAddressing: Sendable, Equatable {
   /// symlink). nil for vsock and tcp.
   public let slotFolder: String?
   public let root: String?
+  /// hybrid-vsock: the port the guest dials (`vsock://2:<port>`); nil for the other transports.
+  public let hybridPort: UInt32?
   private let fixed: AgentEndpoint?
 
   public init(resource: ResourceConfig, runDir: String, slot index: Int) {
     self.slotID = resource.deviceID(slot: index)
     self.index = index
     let port = resource.basePort + index
+    hybridPort = resource.transport == .hybridVsock ? UInt32(resource.basePort) : nil
     switch resource.transport {
     case .unix:
       slotFolder = EndpointLayout.slotFolder(runDir: runDir, resource: resource, slot: index)
       root = runDir
+      fixed = nil
+    case .hybridVsock:
+      slotFolder = nil
+      root = nil
       fixed = nil
     case .vsock:
       slotFolder = nil
@@ -38,12 +47,21 @@ public struct SlotAddressing: Sendable, Equatable {
     }
   }
 
-  /// Whether every holder gets a place of its own (unix), or all share the slot's port.
-  public var perAllocation: Bool { slotFolder != nil }
+  /// Whether every holder gets a place of its own (unix, hybrid-vsock), or all share the
+  /// slot's port.
+  public var perAllocation: Bool { fixed == nil }
 
-  /// The endpoint of `allocation` (ignored for vsock and tcp).
+  /// Whether the place comes from the holder's VM sandbox, known only once it runs: nobody
+  /// makes one up (hybrid-vsock).
+  public var followsSandbox: Bool { hybridPort != nil }
+
+  /// The endpoint of `allocation` (ignored for vsock and tcp; the VM's socket for hybrid-vsock).
   public func endpoint(allocation: String) -> AgentEndpoint {
     if let fixed { return fixed }
+    if let hybridPort {
+      let socket = "\(allocation)_\(hybridPort)"
+      return AgentEndpoint(allocation: allocation, folder: nil, socketPath: socket, listen: .unix(path: socket), probe: .unix(path: socket))
+    }
     let folder = EndpointLayout.allocationFolder(slotFolder: slotFolder!, allocation: allocation)
     let socket = folder.joiningPath(EndpointLayout.socketName)
     return AgentEndpoint(
@@ -54,14 +72,27 @@ public struct SlotAddressing: Sendable, Equatable {
   /// one of this slot's: how agents a previous daemon left behind are found.
   public func allocation(ofListenAddress text: String) -> String? {
     if let fixed { return text == fixed.listen.description ? "" : nil }
+    if let hybridPort {
+      // Any VM's socket: which slot it is, the agent's environment says (`slotMarker`).
+      let suffix = "_\(hybridPort)"
+      guard case .unix(let path)? = try? AgentAddress(parsing: text), path.hasSuffix(suffix), path.count > suffix.count else { return nil }
+      return String(path.dropLast(suffix.count))
+    }
     guard let slotFolder, case .unix(let path)? = try? AgentAddress(parsing: text) else { return nil }
     return EndpointLayout.allocation(ofSocket: path, slotFolder: slotFolder)
   }
 }
 
+extension SlotAddressing {
+  /// The environment variable every agent gets with its slot's ID: how a restarted daemon tells
+  /// whose an agent on a VM socket is (the socket's path names the VM, not the slot).
+  public static let slotMarker = "VACCEL_DEVICE_PLUGIN_SLOT"
+}
+
 /// One agent's place: where it listens and, for the unix transport, the allocation's folder.
 public struct AgentEndpoint: Sendable, Equatable {
-  /// The allocation's name ("" for vsock and tcp, and for the old one-folder-per-slot layout).
+  /// The allocation's name ("" for vsock and tcp, and for the old one-folder-per-slot layout;
+  /// the VM's hybrid-vsock socket for hybrid-vsock).
   public var allocation: String
   /// unix: the folder mounted into the holder's containers, and the socket in it.
   public var folder: String?

@@ -85,9 +85,11 @@ public actor SlotAgent {
 
   public var snapshot: SlotAgentStatus { status }
 
-  /// The current allocation's place, made up now if there is none yet.
-  private func assignEndpoint() -> AgentEndpoint {
+  /// The current allocation's place, made up now if there is none yet; nil while a slot that
+  /// follows its holder's VM sandbox has none bound (only `bind` gives it one).
+  private func assignEndpoint() -> AgentEndpoint? {
     if let endpoint { return endpoint }
+    guard !context.addressing.followsSandbox else { return nil }
     let assigned = context.addressing.endpoint(allocation: EndpointLayout.newAllocation())
     endpoint = assigned
     status.endpoint = assigned.listen.description
@@ -138,6 +140,9 @@ public actor SlotAgent {
 
   private func startLocked() -> Result<Void, AgentError> {
     guard !closed else { return .failure(.notReady("the daemon is stopping")) }
+    if context.addressing.followsSandbox && endpoint == nil {
+      return .failure(.notReady("the holder's VM sandbox is not known yet"))
+    }
     status.wanted = true
     guard install != nil else {
       publish()
@@ -166,12 +171,20 @@ public actor SlotAgent {
   /// kubelet's PreStartContainer, before the container starts) waits for it.
   /// Lifecycle changes (hand-out, recycle, stop) run one at a time: a hand-out that arrives
   /// while the previous holder's recycle is stopping the agent waits for it, then starts anew.
-  public func handOut() async throws(AgentError) -> AgentEndpoint {
+  /// A slot that follows its holder's VM sandbox starts nothing here (the VM does not run yet):
+  /// it is only marked as the new holder's, and nil is returned; `bind` places its agent.
+  public func handOut() async throws(AgentError) -> AgentEndpoint? {
     await acquireLifecycle()
     if status.handedOut {
       await recycleLocked(keepRunning: true)
     }
-    let place = assignEndpoint()
+    guard let place = assignEndpoint() else {
+      status.handedOut = true
+      status.generation += 1
+      publish()
+      releaseLifecycle()
+      return nil
+    }
     let started = startLocked()
     if case .success = started {
       status.handedOut = true
@@ -237,6 +250,7 @@ public actor SlotAgent {
   public func resume(allocation: String) {
     endpoint = context.addressing.endpoint(allocation: allocation)
     status.endpoint = endpoint?.listen.description
+    if context.addressing.followsSandbox { status.sandboxSocket = allocation }
     status.handedOut = true
     publish()
   }
@@ -257,12 +271,60 @@ public actor SlotAgent {
     releaseLifecycle()
   }
 
-  /// The allocation is over: its folder goes (unix), and the next agent gets a new one.
+  /// The allocation is over: its folder goes (unix), or its socket on the VM's side
+  /// (hybrid-vsock), and the next agent gets a new place.
   private func dropEndpoint() {
     guard context.addressing.perAllocation, let endpoint else { return }
+    SlotFolder.removeSocket(endpoint)
     SlotFolder.remove(endpoint)
     self.endpoint = nil
     status.endpoint = nil
+    status.sandboxID = nil
+    status.sandboxSocket = nil
+  }
+
+  // MARK: VM sandboxes (hybrid-vsock)
+
+  /// The holder's VM sandbox is `id`, with its hybrid-vsock socket at `socket`: the agent
+  /// listens on that VM's `<socket>_<port>` from now on. A different sandbox than before (the
+  /// pod's sandbox was recreated) stops the old agent and removes its socket first. Starts
+  /// nothing: `ensureReady` does.
+  public func bind(sandboxID id: String, socket: String) async {
+    await acquireLifecycle()
+    defer { releaseLifecycle() }
+    if endpoint?.allocation != socket {
+      if endpoint != nil {
+        logger.notice("the holder's VM sandbox changed; moving its agent", metadata: ["sandbox": "\(id)", "socket": "\(socket)"])
+        await stopLocked()
+        dropEndpoint()
+      }
+      let place = context.addressing.endpoint(allocation: socket)
+      endpoint = place
+      status.endpoint = place.listen.description
+      status.handedOut = true
+    }
+    status.sandboxID = id
+    status.sandboxSocket = socket
+    publish()
+  }
+
+  /// The holder's VM sandbox is gone (`why`): its agent stops and its socket goes. The slot
+  /// stays held; a new sandbox of the pod gets a new agent through `bind`.
+  public func unbind(why: String) async {
+    await acquireLifecycle()
+    defer { releaseLifecycle() }
+    guard context.addressing.followsSandbox, endpoint != nil else { return }
+    logger.notice("the holder's VM sandbox is gone; stopping its agent", metadata: ["why": "\(why)", "sandbox": "\(status.sandboxID ?? "-")"])
+    await stopLocked()
+    dropEndpoint()
+    status.lastError = nil
+    publish()
+  }
+
+  /// The VM sandbox the agent is bound to: (id if known, its hybrid-vsock socket).
+  public var sandbox: (id: String?, socket: String)? {
+    guard context.addressing.followsSandbox, let endpoint else { return nil }
+    return (status.sandboxID, endpoint.allocation)
   }
 
   private func stopLocked() async {
@@ -349,7 +411,12 @@ public actor SlotAgent {
         }
       }
       let started = ContinuousClock.now
-      let place = assignEndpoint()
+      guard let place = assignEndpoint() else {
+        await terminate(running)
+        process = nil
+        status.pid = nil
+        return
+      }
       switch await waitForReadiness(of: running, at: place) {
       case .ready:
         status.phase = .ready
@@ -449,7 +516,11 @@ public actor SlotAgent {
     // Lines of the previous agent first: a later crash's tail is this agent's own.
     forwardLogs()
     recentLines.removeAll()
-    let place = assignEndpoint()
+    guard let place = assignEndpoint() else { throw .launch("the holder's VM sandbox is not known yet") }
+    if context.addressing.followsSandbox, !Self.socketExists(place.allocation) {
+      // The VM is gone (or not up): an agent could not even bind beside its socket.
+      throw .launch("the VM sandbox's socket \(place.allocation) does not exist")
+    }
     SlotFolder.removeSocket(place)
     do {
       try SlotFolder.prepare(place, addressing: context.addressing, access: context.access)
@@ -461,6 +532,7 @@ public actor SlotAgent {
     }
     var environment = context.agent.environment
     environment["PATH"] = environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    environment[SlotAddressing.slotMarker] = context.slotID
     let spec = LaunchSpec(executable: install.executable, arguments: arguments, environment: environment, logPath: context.logPath)
     let launched: MonitoredProcess
     do {

@@ -32,6 +32,9 @@ public struct SlotAgentStatus: Sendable, Equatable {
   public var down = false
   /// Where the current allocation's agent listens (unix: nil between allocations).
   public var endpoint: String?
+  /// hybrid-vsock: the holder's VM sandbox (CRI id, nil until known) and its hybrid-vsock socket.
+  public var sandboxID: String?
+  public var sandboxSocket: String?
 
   public init() {}
 

@@ -34,6 +34,23 @@ extension ConfigLoader {
     }
   }
 
+  static func validate(_ sandboxes: SandboxConfig, fail: (String, String) -> ConfigError) throws(ConfigError) {
+    guard !sandboxes.criSockets.isEmpty else { throw fail("sandboxes.criSockets", "must name at least one socket") }
+    for (index, path) in sandboxes.criSockets.enumerated() where !path.hasPrefix("/") {
+      throw fail("sandboxes.criSockets[\(index)]", "'\(path)' must be an absolute path")
+    }
+    guard !sandboxes.vmSockets.isEmpty else { throw fail("sandboxes.vmSockets", "must name at least one path template") }
+    for (index, template) in sandboxes.vmSockets.enumerated() {
+      guard template.hasPrefix("/") else { throw fail("sandboxes.vmSockets[\(index)]", "'\(template)' must be an absolute path") }
+      guard template.contains(SandboxConfig.idPlaceholder) else {
+        throw fail("sandboxes.vmSockets[\(index)]", "'\(template)' must contain \(SandboxConfig.idPlaceholder), where the sandbox id goes")
+      }
+    }
+    guard sandboxes.lookupTimeout > .zero, sandboxes.lookupTimeout <= .seconds(30) else {
+      throw fail("sandboxes.lookupTimeout", "must be longer than 0 and at most 30s (the kubelet's PreStartContainer timeout)")
+    }
+  }
+
   /// Every cross-field rule lives here, so a bad config fails at start, naming the field.
   static func validate(_ layered: Layered) throws(ConfigError) {
     let config = layered.config
@@ -78,6 +95,7 @@ extension ConfigLoader {
       try requireAbsolute("k3s.autoDeployDir", config.k3sAutoDeployDir)
     }
     try validate(config.agent, field: "agent", fail: fail)
+    try validate(config.sandboxes, fail: fail)
 
     guard !config.resources.isEmpty else { throw fail("resources", "at least one resource is required") }
     var names: [String: Int] = [:]
@@ -123,6 +141,20 @@ extension ConfigLoader {
         let agentSocket = EndpointLayout.slotFolder(runDir: config.runDir, resource: resource, slot: resource.slots - 1)
           .joiningPath(String(repeating: "f", count: EndpointLayout.allocationLength)).joiningPath(EndpointLayout.socketName)
         try requireSocketLength("runDir", agentSocket, what: "the agent socket")
+      case .hybridVsock:
+        guard (1...65535).contains(resource.basePort) else {
+          throw fail("\(field).basePort", "\(resource.basePort) is not a port in 1…65535")
+        }
+        guard resource.warm == 0 else {
+          throw fail("\(field).warm", "must be 0 for transport hybrid-vsock: a pod's agent listens on its VM's socket, which exists only once the VM runs")
+        }
+        guard resource.maxPerContainer == 1 else {
+          throw fail("\(field).maxPerContainer", "must be 1 for transport hybrid-vsock: one VM has one agent per port")
+        }
+        for (otherIndex, other) in config.resources.enumerated().prefix(index)
+        where other.transport == .hybridVsock && other.basePort == resource.basePort {
+          throw fail("\(field).basePort", "port \(resource.basePort) is already that of resources[\(otherIndex)]; each hybrid-vsock resource needs its own")
+        }
       case .vsock, .tcp:
         let last = resource.basePort + resource.slots - 1
         guard resource.basePort >= 1, last <= 65535 else {

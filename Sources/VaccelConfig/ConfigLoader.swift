@@ -156,6 +156,12 @@ public enum ConfigLoader {
       if let value = try k3s.string("autoDeployDir") { config.k3sAutoDeployDir = value; mark("k3s.autoDeployDir") }
       try k3s.rejectUnknownKeys()
     }
+    if var sandboxes = try root.mapping("sandboxes") {
+      if let value = try sandboxes.stringList("criSockets") { config.sandboxes.criSockets = value; mark("sandboxes.criSockets") }
+      if let value = try sandboxes.stringList("vmSockets") { config.sandboxes.vmSockets = value; mark("sandboxes.vmSockets") }
+      if let value = try sandboxes.duration("lookupTimeout") { config.sandboxes.lookupTimeout = value; mark("sandboxes.lookupTimeout") }
+      try sandboxes.rejectUnknownKeys()
+    }
     if let value = try root.string("runDir") { config.runDir = value; mark("runDir") }
     if let value = try root.string("stateDir") { config.stateDir = value; mark("stateDir") }
     if var agent = try root.mapping("agent") {

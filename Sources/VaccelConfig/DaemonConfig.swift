@@ -19,6 +19,8 @@ public struct DaemonConfig: Sendable, Equatable {
   public var k3sAutoDeployDir: String
   /// Defaults for every resource's agents; a resource may override any field.
   public var agent: AgentConfig
+  /// How VM sandboxes are found (transport `hybrid-vsock`).
+  public var sandboxes: SandboxConfig
   public var resources: [ResourceConfig]
 
   public init(
@@ -31,6 +33,7 @@ public struct DaemonConfig: Sendable, Equatable {
     status: StatusConfig = StatusConfig(),
     k3sAutoDeployDir: String = "",
     agent: AgentConfig = AgentConfig(),
+    sandboxes: SandboxConfig = SandboxConfig(),
     resources: [ResourceConfig] = [ResourceConfig()]
   ) {
     self.kubelet = kubelet
@@ -42,7 +45,13 @@ public struct DaemonConfig: Sendable, Equatable {
     self.status = status
     self.k3sAutoDeployDir = k3sAutoDeployDir
     self.agent = agent
+    self.sandboxes = sandboxes
     self.resources = resources
+  }
+
+  /// Whether any resource's agents live beside VM sandboxes (and so the CRI is asked).
+  public var usesSandboxes: Bool {
+    resources.contains { $0.transport == .hybridVsock && $0.agents == .managed }
   }
 }
 
@@ -128,7 +137,12 @@ public struct KubeletConfig: Sendable, Equatable {
 public enum AgentTransport: String, Sendable, Equatable, CaseIterable {
   /// A unix socket in the slot's own folder, bind-mounted into the pod (plain containers).
   case unix
-  /// vsock towards the host (VM sandboxes such as Kata with QEMU).
+  /// VM sandboxes whose VMM speaks hybrid vsock (Firecracker, Cloud Hypervisor, Dragonball:
+  /// Kata's `kata-fc`, `kata-clh`, `kata-dragonball`). The pod's agent listens on its own VM's
+  /// socket, `<uds>_<port>`, so only that VM reaches it; the pod dials `vsock://2:<port>`.
+  case hybridVsock = "hybrid-vsock"
+  /// vsock towards the host (VM sandboxes such as Kata with QEMU). Any guest on the node can
+  /// reach any port: no isolation between pods (README, "VM sandboxes").
   case vsock
   /// TCP on the node's address: unauthenticated, for setups that have nothing else.
   case tcp
@@ -153,7 +167,8 @@ public struct ResourceConfig: Sendable, Equatable {
   public var policy: AllocationPolicy
   /// Where a unix-transport slot folder is mounted inside the container.
   public var containerPath: String
-  /// First port for vsock/tcp endpoints; slot `i` gets `basePort + i`.
+  /// First port for vsock/tcp endpoints; slot `i` gets `basePort + i`. hybrid-vsock: the one
+  /// port of every slot (each VM has its own socket, so the port need not differ).
   public var basePort: Int
   /// The node address handed out for tcp endpoints (`NODE_IP` when not set).
   public var nodeIP: String?

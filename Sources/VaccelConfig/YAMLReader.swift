@@ -75,17 +75,30 @@ struct YAMLReader {
     case .scalar(let scalar):
       return scalar.string.split(separator: " ").map(String.init)
     case .sequence(let sequence):
-      var words: [String] = []
-      for element in sequence {
-        guard case .scalar(let scalar) = element else {
-          throw error(child(key), "expected a list of strings, got \(Self.describe(element)) in it")
-        }
-        words.append(scalar.string)
-      }
-      return words
+      return try strings(in: sequence, key)
     default:
       throw error(child(key), "expected a list of strings, got \(Self.describe(node))")
     }
+  }
+
+  /// A list of strings, each taken whole (paths may hold spaces).
+  mutating func stringList(_ key: String) throws(ConfigError) -> [String]? {
+    guard let node = take(key) else { return nil }
+    guard case .sequence(let sequence) = node else {
+      throw error(child(key), "expected a list of strings, got \(Self.describe(node))")
+    }
+    return try strings(in: sequence, key)
+  }
+
+  private func strings(in sequence: Node.Sequence, _ key: String) throws(ConfigError) -> [String] {
+    var strings: [String] = []
+    for element in sequence {
+      guard case .scalar(let scalar) = element else {
+        throw error(child(key), "expected a list of strings, got \(Self.describe(element)) in it")
+      }
+      strings.append(scalar.string)
+    }
+    return strings
   }
 
   mutating func stringMap(_ key: String) throws(ConfigError) -> [String: String]? {

@@ -75,7 +75,7 @@ public enum StatusFormat {
     }
     var slots = Table(
       headers: (wide ? ["RESOURCE"] : []) + ["SLOT", "STATE", "HOLDER", "PID", "RESTARTS", "UPTIME", "ENDPOINT", "LAST-ERROR"]
-        + (wide ? ["AGENT", "ALLOCATIONS", "UNHEALTHY-REASON"] : []))
+        + (wide ? ["AGENT", "ALLOCATIONS", "SANDBOX", "UNHEALTHY-REASON"] : []))
     for resource in status.resources {
       for slot in resource.slots {
         let holder = slot.hasHolder
@@ -86,7 +86,7 @@ public enum StatusFormat {
             slot.id, slot.state.word, holder, slot.agentPid > 0 ? "\(slot.agentPid)" : "",
             "\(slot.restarts)", slot.agentPid > 0 ? age(since: slot.agentStartedUnixMs, now: now) : "",
             slot.endpoint, slot.lastError,
-          ] + (wide ? [slot.agentPhase, "\(slot.allocations)", slot.unhealthyReason] : []))
+          ] + (wide ? [slot.agentPhase, "\(slot.allocations)", slot.sandboxID, slot.unhealthyReason] : []))
       }
     }
     let daemon = status.daemon
