@@ -18,7 +18,14 @@ public enum DefaultDaemonConfig {
       - name: vaccel.org/accel
         slots: 8
         warm: 2
+      # Kata with Firecracker, Cloud Hypervisor or Dragonball (RuntimeClasses vaccel-kata-fc,
+      # vaccel-kata-clh, vaccel-kata-dragonball): each pod's agent listens on its own VM's
+      # hybrid-vsock socket, found through the runtime's CRI socket (see sandboxes: below).
+      - name: vaccel.org/accel-hvsock
+        transport: hybrid-vsock
+        slots: 8
       # Kata with QEMU (RuntimeClass kata-qemu-vaccel): agents on the host, reached over vsock.
+      # Not isolated: any VM on the node can reach any port (README, "VM sandboxes").
       - name: vaccel.org/accel-vm
         transport: vsock
         slots: 8

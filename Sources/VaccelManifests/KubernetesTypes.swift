@@ -176,6 +176,14 @@ public struct VolumeMount: Codable, Sendable, Equatable {
   public var name: String
   public var mountPath: String
   public var readOnly: Bool?
+  public var mountPropagation: String?
+
+  public init(name: String, mountPath: String, readOnly: Bool? = nil, mountPropagation: String? = nil) {
+    self.name = name
+    self.mountPath = mountPath
+    self.readOnly = readOnly
+    self.mountPropagation = mountPropagation
+  }
 }
 
 public struct Volume: Codable, Sendable, Equatable {

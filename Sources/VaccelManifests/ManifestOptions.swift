@@ -65,12 +65,22 @@ public struct RuntimeClassSpec: Sendable, Equatable {
     self.overheadCPU = overheadCPU
   }
 
+  /// `vaccel-kata-fc`, `vaccel-kata-clh`, `vaccel-kata-dragonball`: stock Kata (kata-deploy's
+  /// handlers), hybrid vsock, each pod's agent started by the daemon beside its own VM.
   /// `kata-qemu-vaccel`: Kata with QEMU, agents started by the daemon and reached over vsock.
   /// `kata-fc-vaccel`: the Kata-vAccel Firecracker runtime, which starts its own agents.
   public static let defaults = [
+    RuntimeClassSpec(name: "vaccel-kata-fc", handler: "kata-fc", resource: hybridVsockResource, overheadMemory: "130Mi", overheadCPU: "250m"),
+    RuntimeClassSpec(name: "vaccel-kata-clh", handler: "kata-clh", resource: hybridVsockResource, overheadMemory: "130Mi", overheadCPU: "250m"),
+    RuntimeClassSpec(
+      name: "vaccel-kata-dragonball", handler: "kata-dragonball", resource: hybridVsockResource, overheadMemory: "130Mi", overheadCPU: "250m"),
     RuntimeClassSpec(name: "kata-qemu-vaccel", handler: "kata-qemu", overheadMemory: "160Mi", overheadCPU: "250m"),
     RuntimeClassSpec(name: "kata-fc-vaccel", handler: "kata-fc-vaccel", overheadMemory: "130Mi", overheadCPU: "250m"),
   ]
+
+  /// The default config's hybrid-vsock resource; a config without it gets the hybrid-vsock
+  /// RuntimeClasses paired with its own hybrid-vsock resource, or none.
+  public static let hybridVsockResource = "vaccel.org/accel-hvsock"
 
   /// `NAME=HANDLER` or `NAME=HANDLER@RESOURCE`, as `--runtime-class` takes it.
   public init(parsing text: String) throws(ManifestError) {

@@ -78,6 +78,18 @@ extension ManifestRenderer {
     for (index, path) in vaccelInstallPaths().enumerated() {
       host("vaccel-install-\(index)", path, type: "DirectoryOrCreate", readOnly: true)
     }
+    if config.usesSandboxes {
+      // hybrid-vsock: the runtime's CRI socket (asked which sandbox a pod runs in), and the
+      // folders of the VMs' sockets, beside which the agents listen. HostToContainer: the
+      // runtime mounts inside a sandbox's folder after the daemon started.
+      for (index, folder) in criFolders().enumerated() {
+        host("cri-\(index)", folder, type: "DirectoryOrCreate", readOnly: true)
+      }
+      for (index, folder) in Self.outermost(config.sandboxes.vmSocketRoots).enumerated() {
+        volumes.append(Volume(name: "sandboxes-\(index)", hostPath: .init(path: folder, type: "DirectoryOrCreate")))
+        mounts.append(VolumeMount(name: "sandboxes-\(index)", mountPath: folder, readOnly: nil, mountPropagation: "HostToContainer"))
+      }
+    }
     if options.k3s {
       host("k3s-containerd", Self.k3sContainerdConfigDir, type: "DirectoryOrCreate", readOnly: true)
     }
@@ -92,6 +104,26 @@ extension ManifestRenderer {
     volumes.append(Volume(name: "tmp", emptyDir: .init(sizeLimit: "64Mi")))
     mounts.append(VolumeMount(name: "tmp", mountPath: "/tmp"))
     return (volumes, mounts)
+  }
+
+  /// The folders of the CRI sockets the daemon may ask, in the config's order.
+  func criFolders() -> [String] {
+    Self.outermost(config.sandboxes.criSockets.map { ($0 as NSString).deletingLastPathComponent })
+  }
+
+  /// `paths` without duplicates or any that lies inside another, in their order. Lexical only:
+  /// the render must not depend on the machine it runs on (/var/run is a link on some).
+  static func outermost(_ paths: [String]) -> [String] {
+    let trimmed = paths.map { path in
+      var path = path
+      while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+      return path
+    }
+    var kept: [String] = []
+    for path in trimmed where !trimmed.contains(where: { path != $0 && path.isInside($0) }) && !kept.contains(path) {
+      kept.append(path)
+    }
+    return kept
   }
 
   /// The host's vAccel install as the config names it: the prefix of each absolute agent

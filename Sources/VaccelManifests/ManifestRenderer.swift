@@ -87,20 +87,25 @@ public struct ManifestRenderer: Sendable {
         throw .badOption("--runtime-class \(spec.name) is given twice")
       }
       let resource: ResourceConfig?
-      if let wanted = spec.resource {
+      if let wanted = spec.resource, explicit {
         resource = config.resources.first { $0.name == wanted }
         guard resource != nil else {
           throw .badOption("--runtime-class \(spec.name): the config has no resource \(wanted) (it has: \(config.resources.map(\.name).joined(separator: ", ")))")
         }
+      } else if let wanted = spec.resource {
+        // A default: its resource, else the config's own hybrid-vsock one (the only kind that
+        // serves stock Kata's hybrid-vsock handlers).
+        resource = config.resources.first { $0.name == wanted }
+          ?? config.resources.first { $0.transport == .hybridVsock && $0.agents == .managed }
       } else {
-        let vmCapable = config.resources.filter { $0.transport != .unix }
+        let vmCapable = config.resources.filter { $0.transport == .vsock || $0.agents == .runtime }
         resource = spec.handler == spec.name || spec.handler.hasSuffix("-vaccel")
           ? (config.resources.first { $0.agents == .runtime } ?? vmCapable.first)
           : (vmCapable.first { $0.agents == .managed } ?? config.resources.first { $0.agents == .runtime })
       }
       guard let resource else {
         if explicit {
-          throw .badOption("--runtime-class \(spec.name): no resource in the config serves VM sandboxes (transport vsock or agents: runtime); name one with NAME=HANDLER@RESOURCE")
+          throw .badOption("--runtime-class \(spec.name): no resource in the config serves VM sandboxes (transport vsock, hybrid-vsock or agents: runtime); name one with NAME=HANDLER@RESOURCE")
         }
         continue
       }

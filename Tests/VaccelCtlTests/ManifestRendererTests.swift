@@ -11,6 +11,13 @@ struct ManifestRendererTests {
     try Yams.load_all(yaml: yaml).compactMap { $0 as? [String: Any] }
   }
 
+  /// The DaemonSet's one container.
+  static func container(_ objects: [[String: Any]]) -> [String: Any]? {
+    let daemonSet = only("DaemonSet", objects).first
+    let template = (daemonSet?["spec"] as? [String: Any])?["template"] as? [String: Any]
+    return ((template?["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first
+  }
+
   static func only(_ kind: String, _ objects: [[String: Any]]) -> [[String: Any]] {
     objects.filter { $0["kind"] as? String == kind }
   }
@@ -41,7 +48,7 @@ struct ManifestRendererTests {
 
   @Test func daemonSetIsWhatADevicePluginNeeds() throws {
     let objects = try Self.objects(try ManifestRenderer(options: ManifestOptions()).render())
-    #expect(objects.map { $0["kind"] as? String } == ["Namespace", "ServiceAccount", "ConfigMap", "DaemonSet", "RuntimeClass", "RuntimeClass"])
+    #expect(objects.map { $0["kind"] as? String } == ["Namespace", "ServiceAccount", "ConfigMap", "DaemonSet"] + Array(repeating: "RuntimeClass", count: 5))
     let daemonSet = try #require(Self.only("DaemonSet", objects).first)
     let spec = try #require(daemonSet["spec"] as? [String: Any])
     let update = try #require((spec["updateStrategy"] as? [String: Any])?["rollingUpdate"] as? [String: Any])
@@ -80,17 +87,22 @@ struct ManifestRendererTests {
     let objects = try Self.objects(try ManifestRenderer(options: ManifestOptions()).render())
     let data = try #require(Self.only("ConfigMap", objects).first?["data"] as? [String: String])
     let config = try ConfigLoader.load(yaml: try #require(data["config.yaml"]), source: "ConfigMap")
-    #expect(config.resources.map(\.name) == ["vaccel.org/accel", "vaccel.org/accel-vm", "vaccel.org/accel-fc"])
+    #expect(config.resources.map(\.name) == ["vaccel.org/accel", "vaccel.org/accel-hvsock", "vaccel.org/accel-vm", "vaccel.org/accel-fc"])
   }
 
   @Test func runtimeClassesPairWithTheResourceThatServesThem() throws {
     let renderer = try ManifestRenderer(options: ManifestOptions())
     let pairs = renderer.runtimeClasses.map { "\($0.spec.name)=\($0.spec.handler)@\($0.resource.name)" }
-    #expect(pairs == ["kata-qemu-vaccel=kata-qemu@vaccel.org/accel-vm", "kata-fc-vaccel=kata-fc-vaccel@vaccel.org/accel-fc"])
+    #expect(pairs == [
+      "vaccel-kata-fc=kata-fc@vaccel.org/accel-hvsock", "vaccel-kata-clh=kata-clh@vaccel.org/accel-hvsock",
+      "vaccel-kata-dragonball=kata-dragonball@vaccel.org/accel-hvsock",
+      "kata-qemu-vaccel=kata-qemu@vaccel.org/accel-vm", "kata-fc-vaccel=kata-fc-vaccel@vaccel.org/accel-fc",
+    ])
     let classes = renderer.runtimeClassObjects()
-    #expect(classes[0].overhead?.podFixed == ["memory": "160Mi", "cpu": "250m"])
-    #expect(classes[0].scheduling?.nodeSelector?["katacontainers.io/kata-runtime"] == "true")
-    #expect(classes[1].metadata.annotations?["vaccel.org/agents"] == "runtime")
+    #expect(classes[0].metadata.annotations?["vaccel.org/agents"] == "vaccel-device-plugin")
+    #expect(classes[3].overhead?.podFixed == ["memory": "160Mi", "cpu": "250m"])
+    #expect(classes[3].scheduling?.nodeSelector?["katacontainers.io/kata-runtime"] == "true")
+    #expect(classes[4].metadata.annotations?["vaccel.org/agents"] == "runtime")
 
     var options = ManifestOptions()
     options.only = [.pod]
@@ -100,6 +112,29 @@ struct ManifestRendererTests {
     #expect(spec["runtimeClassName"] as? String == "kata-qemu-vaccel")
     let limits = ((spec["containers"] as? [[String: Any]])?.first?["resources"] as? [String: Any])?["limits"] as? [String: String]
     #expect(limits == ["vaccel.org/accel-vm": "1"])
+  }
+
+  /// hybrid-vsock: the DaemonSet reaches the runtime's CRI socket and the VMs' socket folders
+  /// at the host's paths; a config without hybrid-vsock resources mounts neither.
+  @Test func hybridVsockMountsTheCRISocketsAndTheSandboxFolders() throws {
+    let objects = try Self.objects(try ManifestRenderer(options: ManifestOptions()).render())
+    let container = try #require(Self.container(objects))
+    let mounts = try #require(container["volumeMounts"] as? [[String: Any]])
+    let byPath = Dictionary(mounts.map { ($0["mountPath"] as! String, $0) }, uniquingKeysWith: { a, _ in a })
+    for path in ["/run/containerd", "/run/k3s/containerd", "/var/run/crio"] {
+      #expect(byPath[path]?["readOnly"] as? Bool == true, "\(path)")
+    }
+    for path in ["/run/kata", "/run/vc/firecracker", "/run/vc/vm"] {
+      #expect(byPath[path]?["mountPropagation"] as? String == "HostToContainer", "\(path)")
+      #expect(byPath[path]?["readOnly"] == nil, "\(path): agents bind their sockets there")
+    }
+    #expect(byPath["/run/kata/firecracker"] == nil, "a folder inside another is not mounted twice")
+
+    var options = ManifestOptions()
+    options.configText = "version: v1\nresources:\n  - name: vaccel.org/accel\n"
+    let plain = try Self.objects(try ManifestRenderer(options: options).render())
+    let plainMounts = try #require(Self.container(plain)?["volumeMounts"] as? [[String: Any]])
+    #expect(!plainMounts.contains { ($0["name"] as? String)?.hasPrefix("cri-") == true || ($0["name"] as? String)?.hasPrefix("sandboxes-") == true })
   }
 
   @Test func optionsChangeWhatTheySay() throws {
