@@ -12,7 +12,7 @@ struct Vaccelctl: AsyncParsableCommand {
     commandName: "vaccelctl",
     abstract: "Operate vaccel-device-plugin: what runs where, the manifests that deploy it, node checks, a local demo.",
     version: BuildInfo.version,
-    subcommands: [Status.self, Manifests.self, Doctor.self, Demo.self])
+    subcommands: [Status.self, Probe.self, Manifests.self, Doctor.self, Demo.self])
 
   static func main() async {
     do {
@@ -58,6 +58,29 @@ struct Status: AsyncParsableCommand {
     let path = socket ?? ProcessInfo.processInfo.environment[StatusClient.socketEnvironment] ?? StatusClient.defaultSocket
     let status = try await StatusClient(socketPath: path).fetch(resources: resources)
     print(try StatusFormat.render(status, as: output), terminator: "")
+  }
+}
+
+struct Probe: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "One vAccel session round trip with an agent; exit 0 if it answered, 1 if not, 2 for a bad address.",
+    discussion: """
+      From inside a pod or VM guest, with no address: the one the daemon gave the pod ($VACCEL_RPC_ADDRESS).
+      Examples: vaccelctl probe unix:///var/run/vaccel/vaccel.sock; vaccelctl probe vsock://2:2048
+      """)
+
+  @Argument(help: "unix:///path, vsock://CID:PORT or tcp://HOST:PORT (default: $VACCEL_RPC_ADDRESS).")
+  var address: String?
+
+  @Option(help: "Give up after this many seconds.")
+  var timeout: Double = 5
+
+  func run() async throws {
+    guard timeout > 0, timeout <= 3600 else { throw CtlError.usage("--timeout \(timeout): use more than 0 and at most 3600 seconds") }
+    let target = try EndpointProbe.address(address, environment: ProcessInfo.processInfo.environment)
+    let result = try await EndpointProbe.run(target, timeout: .milliseconds(Int(timeout * 1000)))
+    print("ok: session \(result.sessionID) created and destroyed at \(result.address) in "
+      + result.elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow)))
   }
 }
 

@@ -45,3 +45,61 @@ struct VaccelctlExecutableTests {
     #expect(result.output == (try ManifestRenderer(options: options).render()))
   }
 }
+
+/// `vaccelctl probe`: one session round trip with an agent, as an operator runs it in a pod or VM.
+@Suite("vaccelctl probe")
+struct ProbeCommandTests {
+  /// The stand-in agent on a fresh unix socket, returned once it says it listens.
+  static func agent(at socket: String) async throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Repository.built("vaccel-standin-agent"))
+    process.arguments = ["-a", "unix://" + socket]
+    let stderr = Pipe()
+    process.standardError = stderr
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let handle = stderr.fileHandleForReading
+    let listening: Bool = await withCheckedContinuation { continuation in
+      Thread {
+        var seen = ""
+        while case let data = handle.availableData, !data.isEmpty {
+          seen += String(decoding: data, as: UTF8.self)
+          if seen.contains("Listening on") { return continuation.resume(returning: true) }
+        }
+        continuation.resume(returning: false)
+      }.start()
+    }
+    try #require(listening, "the stand-in agent did not start")
+    return process
+  }
+
+  @Test func anAnsweringAgentIsExit0WithItsSession() async throws {
+    let scratch = try Scratch()
+    defer { scratch.remove() }
+    let agent = try await Self.agent(at: scratch.sub("vaccel.sock"))
+    defer { agent.terminate() }
+    let result = try await Tool.run(VaccelctlExecutableTests.vaccelctl, ["probe", "unix://" + scratch.sub("vaccel.sock")])
+    #expect(result.status == 0, "\(result.error)")
+    #expect(result.output.hasPrefix("ok: session 1 created and destroyed at unix://\(scratch.sub("vaccel.sock")) in "), "\(result.output)")
+
+    // No address: the pod's own, from the environment the daemon gave it.
+    let fromEnvironment = try await Tool.run(
+      VaccelctlExecutableTests.vaccelctl, ["probe"], environment: ["VACCEL_RPC_ADDRESS": "unix://" + scratch.sub("vaccel.sock")])
+    #expect(fromEnvironment.status == 0, "\(fromEnvironment.error)")
+    #expect(fromEnvironment.output.hasPrefix("ok: session 2 "))
+  }
+
+  @Test func nothingListeningIsExit1NamingTheAddress() async throws {
+    let result = try await Tool.run(VaccelctlExecutableTests.vaccelctl, ["probe", "unix:///nonexistent/vaccel.sock", "--timeout", "2"])
+    #expect(result.status == 1)
+    #expect(result.error.contains("no vAccel session with the agent at unix:///nonexistent/vaccel.sock"), "\(result.error)")
+    #expect(result.error.split(separator: "\n").count == 1)
+  }
+
+  @Test(arguments: [["probe", "http://x"], ["probe", "vsock://2:port"], ["probe", "unix:///x", "--timeout", "0"], ["probe"]])
+  func aBadAddressIsExit2(_ arguments: [String]) async throws {
+    let result = try await Tool.run(VaccelctlExecutableTests.vaccelctl, arguments, environment: ["PATH": "/usr/bin:/bin"])
+    #expect(result.status == 2, "\(arguments): \(result.error)")
+    #expect(!result.error.isEmpty)
+  }
+}
