@@ -23,7 +23,7 @@ struct HybridVsockTests {
   /// vhost-device-vsock would.
   final class FakeVMSocket {
     let path: String
-    private let fd: Int32
+    private var fd: Int32
 
     init(_ path: String) throws {
       try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -40,11 +40,17 @@ struct HybridVsockTests {
 
     /// The VM goes: its socket and its folder (Kata removes the sandbox's folder).
     func remove() {
-      close(fd)
+      closeOnce()
       try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent)
     }
 
-    deinit { close(fd) }
+    /// Never twice: a second close could hit a descriptor another thread opened since.
+    private func closeOnce() {
+      if fd >= 0 { close(fd) }
+      fd = -1
+    }
+
+    deinit { closeOnce() }
   }
 
   struct Node {
