@@ -121,6 +121,7 @@ let package = Package(
       name: "VaccelCtlKit",
       dependencies: [
         "StatusAPI", "VaccelManifests", "VaccelConfig", "DevicePlugin", "KubeletEmulation", "VaccelRPC", "VaccelAgentAPI", "NodeSupport",
+        "CRIClient",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -1,3 +1,4 @@
+import CRIClient
 import Foundation
 public import VaccelConfig
 import VaccelAgents
@@ -46,6 +47,11 @@ public struct Doctor: Sendable {
     }
     if config.resources.contains(where: { $0.transport == .vsock }) {
       checks.append(vsock())
+      checks += vsockIsolation()
+    }
+    if config.usesSandboxes {
+      checks.append(await containerRuntime())
+      checks.append(sandboxFolders())
     }
     checks += k3s()
     if !config.statusSocket.isEmpty {
@@ -141,6 +147,41 @@ public struct Doctor: Sendable {
     close(fd)
     let device = FileManager.default.fileExists(atPath: vsockDevice) ? "\(vsockDevice) present" : "\(vsockDevice) absent (the host side needs vhost_vsock for QEMU guests)"
     return Check(name: "vsock", outcome: .pass, detail: "AF_VSOCK sockets work; \(device)")
+  }
+
+  /// transport vsock has no isolation between pods, and says so wherever an operator looks.
+  func vsockIsolation() -> [Check] {
+    config.resources.filter { $0.transport == .vsock && $0.agents == .managed }.map { resource in
+      Check(
+        name: "vsock isolation", outcome: .warn,
+        detail: "\(resource.name): any VM on this node can connect to any pod's port (\(resource.basePort)…\(resource.basePort + resource.slots - 1)); "
+          + "pods are not isolated from each other. Use transport hybrid-vsock (Kata with Firecracker, Cloud Hypervisor, Dragonball) where you can")
+    }
+  }
+
+  /// hybrid-vsock: the container runtime answers ListPodSandbox on its CRI socket.
+  func containerRuntime() async -> Check {
+    let locator = CRISandboxLocator(criSockets: config.sandboxes.criSockets, vmSockets: config.sandboxes.vmSockets)
+    do {
+      let sandboxes = try await locator.readySandboxes(namespace: nil, pod: nil)
+      return Check(
+        name: "container runtime (CRI)", outcome: .pass,
+        detail: "\(locator.runtimeDescription) lists \(sandboxes.count) ready pod sandbox\(sandboxes.count == 1 ? "" : "es")")
+    } catch {
+      return Check(name: "container runtime (CRI)", outcome: .fail, detail: "\(error)")
+    }
+  }
+
+  /// hybrid-vsock: the folders where Kata keeps its VMs' sockets (made by Kata on its first VM).
+  func sandboxFolders() -> Check {
+    let roots = config.sandboxes.vmSocketRoots
+    let present = roots.filter { FileManager.default.fileExists(atPath: $0) }
+    guard !present.isEmpty else {
+      return Check(
+        name: "VM sandbox folders", outcome: .warn,
+        detail: "none of \(roots.joined(separator: ", ")) exists yet (fine before the first Kata VM on this node; otherwise check sandboxes.vmSockets)")
+    }
+    return Check(name: "VM sandbox folders", outcome: .pass, detail: present.joined(separator: ", "))
   }
 
   func k3s() -> [Check] {

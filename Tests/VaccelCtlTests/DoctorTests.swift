@@ -5,7 +5,8 @@ import VaccelAgents
 import VaccelConfig
 @testable import VaccelCtlKit
 
-@Suite("vaccelctl doctor")
+// Serialized: one test checks that no trial agent is left, which another test's trial in flight would fail.
+@Suite("vaccelctl doctor", .serialized)
 struct DoctorTests {
   func config(_ scratch: Scratch, binary: String) -> DaemonConfig {
     var agent = AgentConfig()
@@ -40,6 +41,38 @@ struct DoctorTests {
     #expect(checks.contains { $0.name == "agent for vaccel.org/accel-fc" && $0.outcome == .skip })
     #expect(checks.contains { $0.name == "k3s" && $0.outcome == .skip })
     #expect(Doctor.render(checks).hasSuffix("all passed (1 warning)\n"))  // the daemon is not running
+  }
+
+  /// hybrid-vsock: the runtime's CRI socket is asked as the daemon asks it; vsock says plainly
+  /// that it does not isolate pods.
+  @Test func vmTransportsAreCheckedAndVsockIsNotCalledIsolated() async throws {
+    let scratch = try Scratch()
+    defer { scratch.remove() }
+    var config = config(scratch, binary: Repository.built("vaccel-standin-agent"))
+    config.resources = [
+      ResourceConfig(name: "vaccel.org/accel-hvsock", transport: .hybridVsock, agent: config.agent),
+      ResourceConfig(name: "vaccel.org/accel-vm", transport: .vsock, agent: config.agent),
+    ]
+    config.sandboxes = SandboxConfig(criSockets: [scratch.sub("nope.sock")], vmSockets: [scratch.sub("kata") + "/{id}/root/kata.hvsock"])
+    var doctor = Doctor(config: config)
+    doctor.k3sDataDir = scratch.sub("no-k3s")
+    var byName = Dictionary(await doctor.run().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    #expect(byName["container runtime (CRI)"]?.outcome == .fail)
+    #expect(byName["container runtime (CRI)"]?.detail.contains(scratch.sub("nope.sock")) == true)
+    #expect(byName["VM sandbox folders"]?.outcome == .warn)
+    #expect(byName["vsock isolation"]?.outcome == .warn)
+    #expect(byName["vsock isolation"]?.detail.contains("not isolated") == true)
+
+    let runtime = RuntimeServiceEmulator(socketPath: scratch.sub("containerd.sock"))
+    try await runtime.start()
+    runtime.addSandbox(id: "sb1", namespace: "ml", pod: "a")
+    try FileManager.default.createDirectory(atPath: scratch.sub("kata"), withIntermediateDirectories: true)
+    doctor.config.sandboxes.criSockets = [scratch.sub("nope.sock"), scratch.sub("containerd.sock")]
+    byName = Dictionary(await doctor.run().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    await runtime.stop()
+    #expect(byName["container runtime (CRI)"]?.outcome == .pass)
+    #expect(byName["container runtime (CRI)"]?.detail == "\(scratch.sub("containerd.sock")) lists 1 ready pod sandbox")
+    #expect(byName["VM sandbox folders"]?.outcome == .pass)
   }
 
   @Test func aBareNodeFailsWithReasons() async throws {
