@@ -1,6 +1,5 @@
 import Foundation
 public import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import GRPCUnixServer
 import KubeletAPI
 
@@ -22,8 +21,7 @@ public final class PodResourcesEmulator: @unchecked Sendable {
   private let lock = NSLock()
   private var held: [(resource: String, id: String, holder: PodContainer)] = []
   private var failure: RPCError?
-  private var task: Task<Void, any Error>?
-  private var server: GRPCServer<HTTP2ServerTransport.Posix>?
+  private var served: ServedSocket?
   public let socketPath: String
 
   public init(socketPath: String) {
@@ -51,17 +49,11 @@ public final class PodResourcesEmulator: @unchecked Sendable {
   }
 
   public func start() async throws {
-    let transport = HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
-    let server = GRPCServer(transport: transport, services: [Service(owner: self)])
-    self.server = server
-    task = Task { try await server.serve() }
-    _ = try await transport.listeningAddress
+    served = try await ServedSocket.serve(socketPath, services: [Service(owner: self)])
   }
 
-  /// Graceful with a short deadline, never a bare cancel (`GRPCServer.stop(serving:deadline:)`).
   public func stop() async {
-    guard let server, let task else { return }
-    await server.stop(serving: task, deadline: .milliseconds(200))
+    await served?.stop()
   }
 
   fileprivate var currentFailure: RPCError? { lock.withLock { failure } }

@@ -1,7 +1,6 @@
 import Foundation
 public import CRIAPI
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 
 /// The container runtime's CRI `RuntimeService` on a real unix socket, listing the pod
 /// sandboxes its owner says exist, and filtering them the way containerd does (id, state,
@@ -11,8 +10,7 @@ public final class RuntimeServiceEmulator: @unchecked Sendable {
   private var sandboxes: [Runtime_V1_PodSandbox] = []
   private var failure: RPCError?
   private var calls = 0
-  private var task: Task<Void, any Error>?
-  private var server: GRPCServer<HTTP2ServerTransport.Posix>?
+  private var served: ServedSocket?
   public let socketPath: String
 
   public init(socketPath: String) {
@@ -61,16 +59,11 @@ public final class RuntimeServiceEmulator: @unchecked Sendable {
   public var listCalls: Int { lock.withLock { calls } }
 
   public func start() async throws {
-    let transport = HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
-    let server = GRPCServer(transport: transport, services: [Service(owner: self)])
-    self.server = server
-    task = Task { try await server.serve() }
-    _ = try await transport.listeningAddress
+    served = try await ServedSocket.serve(socketPath, services: [Service(owner: self)])
   }
 
   public func stop() async {
-    guard let server, let task else { return }
-    await server.stop(serving: task, deadline: .milliseconds(200))
+    await served?.stop()
   }
 
   fileprivate func list(_ filter: Runtime_V1_PodSandboxFilter?) throws -> [Runtime_V1_PodSandbox] {
