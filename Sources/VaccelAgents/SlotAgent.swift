@@ -364,6 +364,13 @@ public actor SlotAgent {
     return explanation
   }
 
+  /// A stop we asked for explains nothing: the agent's last lines stay in its own file only
+  /// (every agent stopped at a pod's end or a daemon's SIGTERM once logged its whole history).
+  private func dropUnforwardedLines() {
+    forwardLogs()
+    recentLines.removeAll()
+  }
+
   /// How much of a crashed agent's log goes into the daemon's, whatever `forwardLogs` says.
   static let tailLines = 20
 
@@ -429,17 +436,17 @@ public actor SlotAgent {
         // Up for `restartBackoff.resetAfter`: no longer crash-looping, back-off from scratch.
         let stable = Task { [resetAfter = context.agent.restartBackoffReset] in
           try await Task.sleep(for: resetAfter)
-          await self.markStable(running.pid)
+          self.markStable(running.pid)
         }
         let liveness = Task { await self.watchLiveness(of: running, at: place.probe) }
         let exit = await running.waitForExit()
         stable.cancel()
         liveness.cancel()
         let unresponsive = await liveness.value
-        let explanation = explainExit()
         process = nil
         status.pid = nil
-        guard status.wanted && !Task.isCancelled else { return }
+        guard status.wanted && !Task.isCancelled else { return dropUnforwardedLines() }
+        let explanation = explainExit()
         context.onEvent(unresponsive ? .unresponsive : .exited(exit, restarting: true))
         status.restarts += 1
         status.down = true
@@ -449,10 +456,10 @@ public actor SlotAgent {
         guard await backOff(ranFor: ContinuousClock.now - started) else { return }
       case .failed(let why):
         if running.exitStatus == nil { await terminate(running) }
-        let explanation = explainExit()
         process = nil
         status.pid = nil
-        guard status.wanted && !Task.isCancelled else { return }
+        guard status.wanted && !Task.isCancelled else { return dropUnforwardedLines() }
+        let explanation = explainExit()
         context.onEvent(.exited(running.exitStatus, restarting: true))
         if running.exitStatus == .exited(VaccelRunFolder.raceExitCode), runFolderRetries < VaccelRunFolder.immediateRetries {
           // Not a crash: libvaccel lost the race to create its run folder. Again, at once.

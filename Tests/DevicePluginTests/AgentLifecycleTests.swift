@@ -1,7 +1,9 @@
+import DaemonLogging
 import DevicePlugin
 import Foundation
 import GRPCCore
 import KubeletAPI
+import Synchronization
 import Logging
 import Testing
 import VaccelAgentAPI
@@ -296,6 +298,26 @@ struct AgentLifecycleTests {
       let file = try String(contentsOfFile: harness.config.stateDir + "/agents/accel/accel-1.log", encoding: .utf8)
       #expect(file.contains("[INFO] session:"), "the agent's own file keeps every line")
     }
+  }
+
+  /// A stop the daemon asked for (a pod gone, SIGTERM) is no crash: no tail in the daemon's log.
+  @Test func aPlannedStopLogsNoTail() async throws {
+    // Kept as they are written: the check below reads them after the daemon stopped.
+    let written = Mutex<[String]>([])
+    let logger = Logger(label: "daemon") { label in
+      DaemonLogHandler(label: label, format: .keyvalue, control: LogLevelControl(.info)) { line in written.withLock { $0.append(line) } }
+    }
+    let harness = try await DaemonHarness.start(podResources: FakePodResources(), logger: logger)
+    try await harness.registered()
+    _ = try await harness.kubelet.admit(harness.resource, [["accel-1"]])
+    _ = try await pid(harness, "accel-1")
+    try await harness.daemon.podResources.pollOnce()  // nobody holds accel-1: recycled
+    _ = try await harness.manager.waitForSlot("accel-1", timeout: Self.timeout) { !$0.allocated && $0.agent.pid == nil }
+    try await harness.stop()  // SIGTERM's path: every agent stopped
+    await harness.kubelet.stop()
+    let lines = written.withLock { $0 }
+    #expect(lines.contains { $0.contains("agent ready") }, "the capture works")
+    #expect(!lines.contains { $0.contains("tail=true") }, "\(lines.filter { $0.contains("tail=true") })")
   }
 
   @Test func forwardLogsInfoForwardsEveryLine() async throws {
