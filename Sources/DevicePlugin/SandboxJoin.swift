@@ -1,6 +1,5 @@
 public import CRIClient
 import Glibc
-public import VaccelConfig
 
 /// The join "slot → holder pod → its VM sandbox → the sandbox's hybrid-vsock socket" for
 /// hybrid-vsock resources: pod-resources says who holds a slot, the runtime's CRI which

@@ -9,7 +9,7 @@ struct HostileFilesTests {
   @Test func ownerAndModeAreNeverSetThroughASymlink() throws {
     let directory = try TestDirectory()
     let victim = directory.sub("host-file")
-    FileManager.default.createFile(atPath: victim, contents: Data("secret".utf8), attributes: [.posixPermissions: 0o600])
+    _ = FileManager.default.createFile(atPath: victim, contents: Data("secret".utf8), attributes: [.posixPermissions: 0o600])
     let link = directory.sub("vaccel.sock")
     try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: victim)
     #expect(throws: FileSystemError.self) {
@@ -20,7 +20,7 @@ struct HostileFilesTests {
     #expect(info[.ownerAccountID] as? Int == 0)
     // A regular file where a socket should be is refused as well.
     let plain = directory.sub("plain")
-    FileManager.default.createFile(atPath: plain, contents: nil, attributes: [.posixPermissions: 0o600])
+    _ = FileManager.default.createFile(atPath: plain, contents: nil, attributes: [.posixPermissions: 0o600])
     #expect(throws: FileSystemError.self) { try FileAccess.set(plain, type: S_IFSOCK, uid: nil, gid: nil, mode: 0o666) }
   }
 
@@ -29,7 +29,7 @@ struct HostileFilesTests {
     let state = directory.sub("state")
     try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
     let victim = directory.sub("elsewhere.json")
-    FileManager.default.createFile(atPath: victim, contents: Data("{}".utf8))
+    _ = FileManager.default.createFile(atPath: victim, contents: Data("{}".utf8))
     try FileManager.default.createSymbolicLink(atPath: state + "/checkpoint.json", withDestinationPath: victim)
     let store = CheckpointStore(stateDir: state)
     #expect(throws: CheckpointError.self) { _ = try store.load() }
@@ -62,7 +62,7 @@ struct HostileFilesTests {
 
     // Fill the disk, then try to write a checkpoint that no longer fits.
     let filler = FileHandle(forWritingAtPath: state + "/filler") ?? {
-      FileManager.default.createFile(atPath: state + "/filler", contents: nil)
+      _ = FileManager.default.createFile(atPath: state + "/filler", contents: nil)
       return FileHandle(forWritingAtPath: state + "/filler")!
     }()
     while (try? filler.write(contentsOf: Data(count: 4096))) != nil {}

@@ -15,7 +15,7 @@ struct UnixSocketListenerTests {
     let server = GRPCServer(transport: transport, services: [DevicePluginService(manager: manager)])
     try await withThrowingDiscardingTaskGroup { group in
       group.addTask { try await server.serve() }
-      _ = try await transport.listeningAddress
+      _ = await transport.listeningAddress
       let client = try HTTP2ClientTransport.Posix(
         target: .unixDomainSocket(path: path, authority: "localhost"), transportSecurity: .plaintext)
       try await withGRPCClient(transport: client) { client in
