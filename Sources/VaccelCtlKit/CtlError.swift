@@ -8,17 +8,18 @@ public enum CtlError: Error, Equatable, CustomStringConvertible {
   case usage(String)
   /// Something vaccelctl itself tried failed (writing a file, starting the demo).
   case failed(String)
+  /// Stopped by Ctrl-C or SIGTERM, after cleaning up.
+  case interrupted
 
   public var description: String {
     switch self {
     case .unreachable(let socket, let reason):
-      "cannot reach the vaccel-device-plugin status API at \(socket): \(reason). "
-        + "Check that the daemon runs on this node (kubectl -n vaccel-system get pods -o wide "
-        + "-l app.kubernetes.io/name=vaccel-device-plugin) and that you may open the socket; "
-        + "--socket or $\(StatusClient.socketEnvironment) picks another path"
+      "cannot reach the daemon's status socket \(socket): \(reason)\n"
+        + "  is the daemon running here, and may you open it? --socket, --config or $\(StatusClient.socketEnvironment) pick another"
     case .badRequest(let message): message
     case .usage(let message): message
     case .failed(let message): message
+    case .interrupted: "interrupted"
     }
   }
 
@@ -27,6 +28,7 @@ public enum CtlError: Error, Equatable, CustomStringConvertible {
     switch self {
     case .unreachable, .failed: 1
     case .badRequest, .usage: 2
+    case .interrupted: 130  // 128 + SIGINT, as a shell reports Ctrl-C
     }
   }
 }

@@ -3,11 +3,33 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import NodeSupport
 public import StatusAPI
+import VaccelConfig
 
 /// Reads the daemon's status API over its unix socket.
 public struct StatusClient: Sendable {
   public static let defaultSocket = "/var/run/vaccel/device-plugin.sock"
-  public static let socketEnvironment = "VACCEL_STATUS_SOCKET"
+  /// The daemon's own variable: one name for both.
+  public static let socketEnvironment = ConfigLoader.Environment.statusSocket
+  /// What vaccelctl read before 0.2; still honoured.
+  public static let oldSocketEnvironment = "VACCEL_STATUS_SOCKET"
+
+  /// The status socket as the daemon finds it: `--socket`, else the old variable, else the
+  /// daemon's config (`configPath`, else $VACCEL_DP_CONFIG) with its environment
+  /// ($VACCEL_DP_STATUS_SOCKET, $VACCEL_DP_RUN_DIR) over it.
+  public static func socket(given: String?, configPath: String?, environment: [String: String]) throws(CtlError) -> String {
+    if let given { return given }
+    if let old = environment[oldSocketEnvironment] { return old }
+    let config: DaemonConfig
+    do {
+      config = try ConfigLoader.load(flags: ConfigOverrides(configPath: configPath), environment: environment)
+    } catch {
+      throw .usage("cannot find the status socket: \(error)")
+    }
+    guard !config.statusSocket.isEmpty else {
+      throw .usage("the daemon's config turns the status API off (status.socket: \"\")")
+    }
+    return config.statusSocket
+  }
 
   public var socketPath: String
   public var timeout: Duration

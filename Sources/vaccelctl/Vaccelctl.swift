@@ -48,14 +48,17 @@ struct Status: AsyncParsableCommand {
   @Option(name: .shortAndLong, help: "table (default), wide, json or yaml.")
   var output: OutputFormat = .table
 
-  @Option(help: "The daemon's status socket (default: $\(StatusClient.socketEnvironment) or \(StatusClient.defaultSocket)).")
+  @Option(help: "The daemon's status socket (default: as the daemon finds it: its config, $\(StatusClient.socketEnvironment), else \(StatusClient.defaultSocket)).")
   var socket: String?
+
+  @Option(help: "The daemon's config, to find the status socket where it does (default: $VACCEL_DP_CONFIG).")
+  var config: String?
 
   @Argument(help: "Only these resources (e.g. vaccel.org/accel).")
   var resources: [String] = []
 
   func run() async throws {
-    let path = socket ?? ProcessInfo.processInfo.environment[StatusClient.socketEnvironment] ?? StatusClient.defaultSocket
+    let path = try StatusClient.socket(given: socket, configPath: config, environment: ProcessInfo.processInfo.environment)
     let status = try await StatusClient(socketPath: path).fetch(resources: resources)
     print(try StatusFormat.render(status, as: output), terminator: "")
   }
@@ -87,34 +90,23 @@ struct Probe: AsyncParsableCommand {
 struct Manifests: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Print the Kubernetes objects that deploy the daemon (kubectl apply -f -).",
-    subcommands: [Render.self, Containerd.self],
-    defaultSubcommand: Render.self)
+    discussion: "Namespace, ServiceAccount, ConfigMap, DaemonSet, RuntimeClasses; --only Pod gives the example pods.",
+    subcommands: [Containerd.self, Render.self])
 
-  struct Options: ParsableArguments {
-    @Option(help: "Namespace of the daemon's objects.")
-    var namespace = ManifestOptions.defaultNamespace
-
-    @Option(help: "The daemon's image.")
-    var image = ManifestOptions.defaultImage
-
+  /// What both the objects and the containerd entries depend on.
+  struct Common: ParsableArguments {
     @Option(help: "Daemon config (version: v1) for the ConfigMap; validated here as the daemon would.")
     var config: String?
 
-    @Flag(help: "k3s nodes: control-plane tolerations, k3s containerd config for doctor.")
+    @Flag(help: "k3s nodes: control-plane tolerations, k3s containerd config for doctor; k3s's containerd templates.")
     var k3s = false
-
-    @Flag(help: "k3s: the daemon writes the RuntimeClasses into the server's auto-deploy folder.")
-    var k3sAutoDeploy = false
 
     @Option(name: .customLong("runtime-class"), help: "NAME=HANDLER[@RESOURCE], repeatable; replaces the defaults.")
     var runtimeClasses: [String] = []
 
-    func manifestOptions(only: [String] = []) throws -> ManifestOptions {
+    func manifestOptions() throws -> ManifestOptions {
       var options = ManifestOptions()
-      options.namespace = namespace
-      options.image = image
-      options.k3s = k3s || k3sAutoDeploy
-      options.k3sAutoDeploy = k3sAutoDeploy
+      options.k3s = k3s
       if let config {
         let text: String
         do {
@@ -128,6 +120,30 @@ struct Manifests: ParsableCommand {
       if !runtimeClasses.isEmpty {
         options.runtimeClasses = try runtimeClasses.map { try RuntimeClassSpec(parsing: $0) }
       }
+      return options
+    }
+  }
+
+  /// What only the objects depend on.
+  struct Objects: ParsableArguments {
+    @Option(help: "Namespace of the daemon's objects.")
+    var namespace = ManifestOptions.defaultNamespace
+
+    @Option(help: "The daemon's image.")
+    var image = ManifestOptions.defaultImage
+
+    @Flag(help: "k3s: the daemon writes the RuntimeClasses into the server's auto-deploy folder (implies --k3s).")
+    var k3sAutoDeploy = false
+
+    @Option(help: "Only this kind (Namespace, ServiceAccount, ConfigMap, DaemonSet, RuntimeClass, Pod); repeatable.")
+    var only: [String] = []
+
+    func render(_ common: Common) throws -> String {
+      var options = try common.manifestOptions()
+      options.namespace = namespace
+      options.image = image
+      options.k3s = options.k3s || k3sAutoDeploy
+      options.k3sAutoDeploy = k3sAutoDeploy
       if !only.isEmpty {
         options.only = Set(try only.map { name in
           guard let kind = ManifestKind(name: name) else {
@@ -136,22 +152,26 @@ struct Manifests: ParsableCommand {
           return kind
         })
       }
-      return options
+      return try ManifestRenderer(options: options).render()
     }
   }
 
+  @OptionGroup var common: Common
+  @OptionGroup var objects: Objects
+
+  func run() throws {
+    print(try objects.render(common), terminator: "")
+  }
+
+  /// `manifests render`: what `manifests` alone does (kept for scripts written before 0.2).
   struct Render: ParsableCommand {
-    static let configuration = CommandConfiguration(
-      commandName: "render",
-      abstract: "Namespace, ServiceAccount, ConfigMap, DaemonSet, RuntimeClasses (and example Pods with --only Pod).")
+    static let configuration = CommandConfiguration(commandName: "render", abstract: "The same as `manifests`.", shouldDisplay: false)
 
-    @OptionGroup var options: Options
-
-    @Option(help: "Only this kind (Namespace, ServiceAccount, ConfigMap, DaemonSet, RuntimeClass, Pod); repeatable.")
-    var only: [String] = []
+    @OptionGroup var common: Common
+    @OptionGroup var objects: Objects
 
     func run() throws {
-      print(try ManifestRenderer(options: try options.manifestOptions(only: only)).render(), terminator: "")
+      print(try objects.render(common), terminator: "")
     }
   }
 
@@ -159,11 +179,26 @@ struct Manifests: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "The containerd runtime entries for the RuntimeClass handlers (config.toml.tmpl and config-v3.toml.tmpl with --k3s).")
 
-    @OptionGroup var options: Options
+    @OptionGroup var common: Common
+    /// Its options parse after `containerd` too: any of the objects' own is refused here.
+    @ParentCommand var manifests: Manifests
+
+    func validate() throws {
+      let objects = manifests.objects
+      let given = [
+        objects.namespace != ManifestOptions.defaultNamespace ? "--namespace" : nil,
+        objects.image != ManifestOptions.defaultImage ? "--image" : nil,
+        objects.k3sAutoDeploy ? "--k3s-auto-deploy" : nil,
+        objects.only.isEmpty ? nil : "--only",
+      ].compactMap { $0 }
+      if let first = given.first {
+        throw ValidationError("\(first) does not apply to `manifests containerd` (it takes --config, --k3s, --runtime-class)")
+      }
+    }
 
     func run() throws {
-      let renderer = try ManifestRenderer(options: try options.manifestOptions())
-      print(ContainerdConfig.snippet(handlers: renderer.runtimeClasses.map(\.spec.handler), k3s: options.k3s), terminator: "")
+      let renderer = try ManifestRenderer(options: try common.manifestOptions())
+      print(ContainerdConfig.snippet(handlers: renderer.runtimeClasses.map(\.spec.handler), k3s: common.k3s), terminator: "")
     }
   }
 }

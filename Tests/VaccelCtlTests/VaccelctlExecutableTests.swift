@@ -7,12 +7,32 @@ import VaccelManifests
 struct VaccelctlExecutableTests {
   static var vaccelctl: String { Repository.built("vaccelctl") }
 
-  @Test func anUnreachableDaemonIsOneLineAndExit1() async throws {
+  @Test func anUnreachableDaemonIsTwoShortLinesAndExit1() async throws {
     let result = try await Tool.run(Self.vaccelctl, ["status", "--socket", "/nonexistent/device-plugin.sock"])
     #expect(result.status == 1)
     #expect(result.output.isEmpty)
-    #expect(result.error.split(separator: "\n").count == 1)
+    let lines = result.error.split(separator: "\n")
+    #expect(lines.count == 2)
+    #expect(lines.allSatisfy { $0.count <= 120 }, "\(lines)")
     #expect(result.error.contains("/nonexistent/device-plugin.sock") && result.error.contains("no such socket"))
+  }
+
+  /// The status socket is found where the daemon puts it: its config, then its variables.
+  @Test func statusFindsTheSocketAsTheDaemonDoes() async throws {
+    let scratch = try Scratch()
+    defer { scratch.remove() }
+    let config = try scratch.write("config.yaml", "version: v1\nrunDir: \(scratch.sub("run"))\n")
+    let fromConfig = try await Tool.run(Self.vaccelctl, ["status", "--config", config], environment: ["PATH": "/usr/bin:/bin"])
+    #expect(fromConfig.status == 1)
+    #expect(fromConfig.error.contains(scratch.sub("run") + "/device-plugin.sock"), "\(fromConfig.error)")
+
+    let fromEnvironment = try await Tool.run(
+      Self.vaccelctl, ["status"], environment: ["VACCEL_DP_CONFIG": config, "VACCEL_DP_STATUS_SOCKET": scratch.sub("s.sock")])
+    #expect(fromEnvironment.error.contains(scratch.sub("s.sock")), "\(fromEnvironment.error)")
+
+    let badConfig = try await Tool.run(Self.vaccelctl, ["status", "--config", scratch.sub("missing.yaml")])
+    #expect(badConfig.status == 2)
+    #expect(badConfig.error.contains("missing.yaml: no such file"), "\(badConfig.error)")
   }
 
   @Test(arguments: [
@@ -20,6 +40,8 @@ struct VaccelctlExecutableTests {
     ["manifests", "--only", "Foo"],
     ["manifests", "--runtime-class", "bad"],
     ["manifests", "--namespace", "Bad_NS"],
+    ["manifests", "containerd", "--image", "x"],
+    ["manifests", "containerd", "--k3s-auto-deploy"],
     ["manifests", "--config", "/nonexistent.yaml"],
     ["doctor", "--config", "/nonexistent.yaml"],
   ])
@@ -35,6 +57,19 @@ struct VaccelctlExecutableTests {
     let result = try await Tool.run(Self.vaccelctl, arguments)
     #expect(result.status == 2)
     #expect(result.error.contains("/nonexistent.yaml: no such file"), "\(result.error)")
+  }
+
+  /// `manifests --help` shows what `manifests` takes; `containerd` only what it uses.
+  @Test func manifestsHelpShowsItsOptions() async throws {
+    let help = try await Tool.run(Self.vaccelctl, ["manifests", "--help"])
+    for option in ["--k3s", "--image", "--namespace", "--config", "--runtime-class", "--only", "--k3s-auto-deploy", "containerd"] {
+      #expect(help.output.contains(option), "\(option) missing from:\n\(help.output)")
+    }
+    let containerd = try await Tool.run(Self.vaccelctl, ["manifests", "containerd", "--help"])
+    #expect(containerd.output.contains("--k3s") && !containerd.output.contains("--image"), "\(containerd.output)")
+    // The old spelling still renders.
+    let render = try await Tool.run(Self.vaccelctl, ["manifests", "render", "--only", "Namespace"])
+    #expect(render.status == 0 && render.output.contains("kind: Namespace"))
   }
 
   @Test func manifestsPrintsTheRender() async throws {
