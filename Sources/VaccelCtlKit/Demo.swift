@@ -8,6 +8,7 @@ import VaccelAgentAPI
 import VaccelAgents
 import VaccelConfig
 import VaccelRPC
+import UnixSignals
 
 /// `vaccelctl demo`: the real daemon (in this process) against a kubelet emulation over real
 /// unix sockets in a temp folder. Admits pods, starts their agents, makes a vAccel session
@@ -20,6 +21,8 @@ public struct Demo: Sendable {
     public var sessions: [String: Int64] = [:]
     public var pidBefore: Int32?
     public var pidAfter: Int32?
+    /// The agent the next pod got on the recycled slot.
+    public var pidNext: Int32?
   }
 
   public static let resource = "vaccel.org/accel"
@@ -47,14 +50,24 @@ public struct Demo: Sendable {
   }
 
   public func run() async throws(CtlError) -> Report {
-    let picked = agentBinary.map { ($0, $0 == standinBinary) }
+    // A given agent is the real one only by its name: anything else gets no vAccel plugin.
+    let picked = agentBinary.map { ($0, ($0 as NSString).lastPathComponent != "vaccel-rpc-agent") }
       ?? Self.pickAgent(searchPath: ProcessInfo.processInfo.environment["PATH"], standin: standinBinary)
     guard FileManager.default.isExecutableFile(atPath: picked.0) else {
-      throw .failed("the agent \(picked.0) is not there or not executable; build it with `swift build`")
+      let missing = FileManager.default.fileExists(atPath: picked.0) ? "is not executable" : "does not exist"
+      throw .failed(
+        agentBinary == nil
+          ? "the stand-in agent \(picked.0) \(missing): build it first with `swift build`"
+          : "--agent \(picked.0) \(missing)")
     }
-    // Fail now, with the node check's own words, rather than wait for devices that stay Unhealthy.
-    if case .failure(let problem) = AgentInstall.check(Self.agentConfig(binary: picked.0, standin: picked.1), path: nil) {
-      throw .failed("the demo cannot run this agent: \(problem)")
+    // Fail now, with the node check's own words, rather than wait for devices that stay
+    // Unhealthy: found, then started once as the daemon starts it (doctor's trial).
+    let agentConfig = Self.agentConfig(binary: picked.0, standin: picked.1)
+    do {
+      let install = try AgentInstall.check(agentConfig, path: nil).get()
+      _ = try await AgentTrial.run(install, agent: agentConfig, timeout: agentConfig.readyTimeout)
+    } catch {
+      throw .failed("the demo cannot run the agent \(picked.0): \(error)")
     }
     var report = Report()
     print(picked.1
@@ -99,10 +112,33 @@ public struct Demo: Sendable {
     var logger = Logger(label: "vaccel-demo")
     logger.logLevel = .warning
     let daemon = try NodeDaemon(config: config, logger: logger, podResources: GRPCPodResourcesClient(socketPath: config.kubelet.podResourcesSocket))
-    let running = Task { try await daemon.run(gracefulShutdownSignals: [.sigterm, .sigint]) }
+    // Ctrl-C (or SIGTERM) is the demo's to handle: it stops what it started and says so.
+    let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+    let running = Task { try await daemon.run(gracefulShutdownSignals: []) }
 
     do {
-      try await admitAndShow(kubelet: kubelet, podResources: podResources, daemon: daemon, config: config, report: &report)
+      report = try await withThrowingTaskGroup(of: Report?.self) { group in
+        group.addTask { [report] in
+          var report = report
+          try await admitAndShow(kubelet: kubelet, podResources: podResources, daemon: daemon, config: config, report: &report)
+          return report
+        }
+        group.addTask {
+          for await _ in signals { return nil }
+          try await Task.sleep(for: .seconds(1 << 40))
+          return nil
+        }
+        defer { group.cancelAll() }
+        guard let finished = try await group.next(), let done = finished else { throw CtlError.interrupted }
+        return done
+      }
+    } catch CtlError.interrupted {
+      running.cancel()
+      _ = await running.result
+      await kubelet.stop()
+      await podResources.stop()
+      print("\ninterrupted: the daemon stopped its agents; the demo's folder is removed")
+      throw CtlError.interrupted
     } catch {
       // What the kubelet saw says most about a failed call (a re-registration replaces the
       // connection the call was on).
@@ -173,7 +209,21 @@ public struct Demo: Sendable {
     report.pidBefore = before
     report.pidAfter = after.agent.pid
     print("slot \(freedID) is free again; its agent was stopped and its allocation's folder removed"
-      + (after.agent.pid.map { "; a fresh agent (pid \($0)) keeps it warm for the next pod" } ?? "") + "\n")
+      + (after.agent.pid.map { "; a fresh agent (pid \($0)) keeps it warm for the next pod" } ?? ""))
+
+    // The next pod gets the recycled slot: a new folder, and an agent that never served demo-2.
+    let nextPod = "demo-\(pods + 1)"
+    let next = try await kubelet.admit(resource, [[freedID]])
+    guard let container = next.containerResponses.first else { throw CtlError.failed("Allocate returned no container for \(nextPod)") }
+    holders[freedID] = PodContainer(namespace: "default", pod: nextPod, container: "app")
+    podResources.update(resource, holders)
+    let sessionID = try await Self.session(through: container)
+    let served = await manager.slotStates.first { $0.id == freedID }?.agent.pid
+    report.sessions[nextPod] = sessionID
+    report.pidNext = served
+    print("pod \(nextPod) got the recycled \(freedID): mount \(container.mounts.map(\.hostPath).joined(separator: ", ")); "
+      + "its agent pid \(served.map(String.init) ?? "none") (never served \(freedPod)); CreateSession -> session \(sessionID)\n")
+    _ = try await manager.waitForSlot(freedID, timeout: .seconds(10)) { $0.holder?.pod == nextPod }
     print(StatusFormat.table(try await statusClient.fetch(), wide: false))
   }
 

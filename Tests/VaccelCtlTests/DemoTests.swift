@@ -16,15 +16,17 @@ struct DemoTests {
       Issue.record("the demo failed: \(error)\nits output:\n\(lines.text)")
       return
     }
-    #expect(report.sessions.count == 3)
+    #expect(report.sessions.count == 4)
     #expect(report.sessions.values.allSatisfy { $0 > 0 })
     #expect(report.pidBefore != nil && report.pidAfter != report.pidBefore)
+    #expect(report.pidNext != nil && report.pidNext != report.pidBefore, "the next pod's agent never served the freed pod")
     let output = lines.text
     #expect(output.contains("demo-1 got accel-"))
     #expect(output.contains("VACCEL_RPC_ADDRESS=unix:///var/run/vaccel/vaccel.sock"))
     #expect(output.contains("Registered"))
     #expect(output.contains("default/demo-1 (app)"))
     #expect(output.contains("is free again"))
+    #expect(output.contains("pod demo-4 got the recycled"))
     #expect(!FileManager.default.fileExists(atPath: report.folder))
     // No agent of the demo outlives it.
     let survivors = try FileManager.default.contentsOfDirectory(atPath: "/proc").filter { entry in
@@ -35,8 +37,22 @@ struct DemoTests {
   }
 
   @Test func aMissingAgentIsAClearError() async throws {
-    let demo = Demo(standinBinary: "/nonexistent/vaccel-standin-agent", agentBinary: "/nonexistent/vaccel-standin-agent") { _ in }
-    await #expect(throws: CtlError.self) { _ = try await demo.run() }
+    let demo = Demo(standinBinary: "/x/vaccel-standin-agent", agentBinary: "/nonexistent/vaccel-rpc-agent") { _ in }
+    let error = await #expect(throws: CtlError.self) { _ = try await demo.run() }
+    #expect(error?.description == "--agent /nonexistent/vaccel-rpc-agent does not exist")
+    let unbuilt = Demo(standinBinary: "/nonexistent/vaccel-standin-agent") { _ in }
+    if Tool.which("vaccel-rpc-agent") == nil {
+      let missing = await #expect(throws: CtlError.self) { _ = try await unbuilt.run() }
+      #expect(missing?.description.contains("build it first with `swift build`") == true)
+    }
+  }
+
+  /// Something that is no agent fails as it fails, not over a vAccel plugin it never needed.
+  @Test func anAgentThatDoesNotServeSaysHowItFailed() async throws {
+    let demo = Demo(standinBinary: "/x/vaccel-standin-agent", agentBinary: "/bin/false") { _ in }
+    let error = await #expect(throws: CtlError.self) { _ = try await demo.run() }
+    #expect(error?.description.contains("exited with code 1") == true, "\(String(describing: error))")
+    #expect(error?.description.contains("libvaccel") == false)
   }
 
   @Test func theRealAgentIsPreferredWhenOnPath() throws {
