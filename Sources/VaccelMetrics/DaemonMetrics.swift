@@ -17,20 +17,25 @@ public final class DaemonMetrics: Sendable {
   public init(version: String, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
     self.registry = registry
     registry.makeGauge(
-      name: Self.prefix + "build_info", labels: [("version", version)],
-      help: "Build of the running daemon (always 1).").set(Double(1))
+      descriptor: Self.descriptor("build_info", "Build of the running daemon (always 1)."), labels: [("version", version)]
+    ).set(Double(1))
+  }
+
+  /// `vaccel_device_plugin_<name>`: the unit, where there is one, is part of `name`.
+  private static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+    MetricNameDescriptor(metricName: prefix + name, unitName: "", helpText: help)
   }
 
   private func counter(_ name: String, _ labels: [(String, String)], _ help: String) -> Counter {
-    registry.makeCounter(name: Self.prefix + name, labels: labels, help: help)
+    registry.makeCounter(descriptor: Self.descriptor(name, help), labels: labels)
   }
 
   private func gauge(_ name: String, _ labels: [(String, String)], _ help: String) -> Gauge {
-    registry.makeGauge(name: Self.prefix + name, labels: labels, help: help)
+    registry.makeGauge(descriptor: Self.descriptor(name, help), labels: labels)
   }
 
   private func histogram(_ name: String, _ labels: [(String, String)], _ help: String) -> DurationHistogram {
-    registry.makeDurationHistogram(name: Self.prefix + name, labels: labels, buckets: Self.buckets, help: help)
+    registry.makeDurationHistogram(descriptor: Self.descriptor(name, help), labels: labels, buckets: Self.buckets)
   }
 
   // MARK: Registration
