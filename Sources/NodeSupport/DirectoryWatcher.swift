@@ -60,6 +60,10 @@ public struct InotifyWatcher: DirectoryWatching {
         + rearmInterval.components.attoseconds / 1_000_000_000_000_000),
       extraMask: includeModifications ? UInt32(IN_MODIFY) : 0,
       continuation: continuation)
+    // Armed before this returns, not on the thread: a change made right after `changedNames`
+    // returned was missed when the thread armed late (a test waited 20 s for a socket that had
+    // long been created). A folder that does not exist yet is armed by the thread later.
+    loop.arm()
     let wakeWriteFD = pipeFDs[1]
     continuation.onTermination = { _ in
       var byte: UInt8 = 1
@@ -76,7 +80,7 @@ public struct InotifyWatcher: DirectoryWatching {
 }
 
 private final class WatchLoop: @unchecked Sendable {
-  // Only touched on the watch thread after init.
+  // Only touched on the watch thread once it runs (`arm()` before that, by its creator).
   private let inotifyFD: Int32
   private let wakeFD: Int32
   private let directory: String
@@ -101,7 +105,7 @@ private final class WatchLoop: @unchecked Sendable {
       close(wakeFD)
       continuation.finish()
     }
-    arm()
+    if !watching { arm() }
     var fds = [pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
     var buffer = [UInt8](repeating: 0, count: 16 * 1024)
     while true {
@@ -120,7 +124,7 @@ private final class WatchLoop: @unchecked Sendable {
   }
 
   @discardableResult
-  private func arm() -> Bool {
+  func arm() -> Bool {
     watching = inotify_add_watch(inotifyFD, directory, mask) >= 0
     return watching
   }

@@ -104,14 +104,14 @@ struct StatusAPITests {
     }
   }
 
-  @Test func anUnreachableDaemonIsOneLineNamingTheSocket() async throws {
+  @Test func anUnreachableDaemonIsTwoShortLinesNamingTheSocket() async throws {
     let directory = try TestDirectory()
     let missing = directory.sub("none.sock")
     await #expect {
       _ = try await StatusClient(socketPath: missing).fetch()
     } throws: { error in
       guard case .unreachable(let socket, let reason) = error as? CtlError else { return false }
-      return socket == missing && reason == "no such socket" && !"\(error)".contains("\n")
+      return socket == missing && reason == "no such socket" && "\(error)".split(separator: "\n").count == 2
     }
     // A stale socket file: nobody listens.
     let stale = directory.sub("stale.sock")
