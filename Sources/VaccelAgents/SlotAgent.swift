@@ -61,6 +61,8 @@ public actor SlotAgent {
   /// up to 20 ms.
   static let firstStartPoll: Duration = .milliseconds(1)
   static let maxStartPoll: Duration = .milliseconds(20)
+  /// The longest path a unix socket can be bound at (sun_path less its NUL).
+  static let maxSocketPath = 107
   /// How often a starting unix agent's socket is looked for (an lstat), before probing.
   static let socketPoll: Duration = .microseconds(250)
 
@@ -527,6 +529,11 @@ public actor SlotAgent {
     if context.addressing.followsSandbox, !Self.socketExists(place.allocation) {
       // The VM is gone (or not up): an agent could not even bind beside its socket.
       throw .launch("the VM sandbox's socket \(place.allocation) does not exist")
+    }
+    if let socket = place.socketPath, socket.utf8.count > Self.maxSocketPath {
+      // Kata's jailed Firecracker (runtime-rs) keeps its socket 103 bytes deep; with "_2048" the
+      // agent's could not be bound at all (the kernel's sun_path is 108 bytes with its NUL).
+      throw .launch("the agent socket \(socket) is \(socket.utf8.count) bytes; unix sockets allow at most \(Self.maxSocketPath)")
     }
     SlotFolder.removeSocket(place)
     do {

@@ -68,7 +68,7 @@ struct HybridVsockTests {
     }
   }
 
-  static func withNode(lookupTimeout: Duration = .seconds(5), _ body: (Node) async throws -> Void) async throws {
+  static func withNode(lookupTimeout: Duration = .seconds(5), readyTimeout: Duration = .seconds(10), _ body: (Node) async throws -> Void) async throws {
     let directory = try TestDirectory()
     let runtime = RuntimeServiceEmulator(socketPath: directory.sub("containerd.sock"))
     try await runtime.start()
@@ -84,6 +84,7 @@ struct HybridVsockTests {
         config.resources[0].transport = .hybridVsock
         config.resources[0].slots = 2
         config.resources[0].basePort = port
+        config.resources[0].agent.readyTimeout = readyTimeout
       }, podResources: podResources)
     do {
       try await DaemonHarness.using(harness) { harness in
@@ -193,6 +194,24 @@ struct HybridVsockTests {
       let again = await #expect(throws: RPCError.self) { try await harness.kubelet.preStart(harness.resource, ["accel-0"]) }
       #expect(again?.message.contains(node.vmSocket("q1")) == true, "\(again?.message ?? "")")
       #expect(again?.message.contains("kata-qemu") == true)
+    }
+  }
+
+  /// A VM socket so deep that `_2048` cannot follow it in a unix socket path: a clear error at
+  /// PreStartContainer, not an agent that panics at bind in a loop.
+  @Test func aSocketPathTooLongIsNamedAtPreStart() async throws {
+    try await Self.withNode(readyTimeout: .seconds(1)) { node in
+      let harness = node.harness
+      _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
+      node.podResources.set(harness.resource, ["accel-0": Holder(namespace: "ml", pod: "deep", container: "app")])
+      // <sandboxRoot>/<id>/root/kata.hvsock at exactly 104 bytes: bindable, but not with "_2048".
+      let id = String(repeating: "d", count: 104 - node.vmSocket("").utf8.count)
+      node.runtime.addSandbox(id: id, namespace: "ml", pod: "deep")
+      let vm = try FakeVMSocket(node.vmSocket(id))
+      #expect(vm.path.utf8.count == 104)
+      let error = await #expect(throws: RPCError.self) { try await harness.kubelet.preStart(harness.resource, ["accel-0"]) }
+      #expect(error?.code == .unavailable)
+      #expect(error?.message.contains("is 109 bytes; unix sockets allow at most 107") == true, "\(error?.message ?? "")")
     }
   }
 
