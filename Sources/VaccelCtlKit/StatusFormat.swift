@@ -1,6 +1,5 @@
 import Foundation
 public import StatusAPI
-import SwiftProtobuf
 import Yams
 
 public enum OutputFormat: String, Sendable, CaseIterable {
@@ -8,8 +7,7 @@ public enum OutputFormat: String, Sendable, CaseIterable {
 }
 
 /// Renders a status answer the way kubectl renders objects: aligned columns with `<none>` for
-/// blanks, `-o wide` for more columns, `-o json|yaml` for machines (the proto3 JSON mapping:
-/// camelCase names, enums by name, fields at their zero value left out).
+/// blanks, `-o wide` for more columns, `-o json|yaml` for machines (`StatusDocument`, versioned).
 public enum StatusFormat {
   public static func render(_ status: Vaccel_Deviceplugin_Status_V1_GetStatusResponse, as format: OutputFormat) throws(CtlError) -> String {
     switch format {
@@ -21,13 +19,10 @@ public enum StatusFormat {
   }
 
   static func json(_ status: Vaccel_Deviceplugin_Status_V1_GetStatusResponse) throws(CtlError) -> String {
-    var options = JSONEncodingOptions()
-    options.alwaysPrintInt64sAsNumbers = true
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     do {
-      let compact = try status.jsonUTF8Data(options: options)
-      let object = try JSONSerialization.jsonObject(with: compact)
-      let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-      return String(decoding: pretty, as: UTF8.self) + "\n"
+      return String(decoding: try encoder.encode(StatusDocument(status)), as: UTF8.self) + "\n"
     } catch {
       throw .failed("cannot encode the status as JSON: \(error)")
     }
