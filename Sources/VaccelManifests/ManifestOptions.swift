@@ -20,8 +20,16 @@ public struct ManifestOptions: Sendable, Equatable {
   public var runtimeClasses: [RuntimeClassSpec]?
   /// nil: every kind except the example Pods.
   public var only: Set<ManifestKind>?
+  /// Which example Pods: the plain one, the VM-sandboxed ones (one per RuntimeClass), or all.
+  public var examples: ExamplePods = .all
 
   public init() {}
+}
+
+/// The example Pods apart: a plain one runs on any node with the daemon; a VM-sandboxed one
+/// stays Pending without Kata and its handler on the node.
+public enum ExamplePods: String, Sendable, CaseIterable {
+  case plain, vm, all
 }
 
 public enum ManifestKind: String, Sendable, CaseIterable, Comparable {

@@ -150,20 +150,32 @@ extension ManifestRenderer {
     return kept
   }
 
-  /// One example pod per way of reaching an agent: a plain one, and one per RuntimeClass.
+  /// One example pod per way of reaching an agent: a plain one, and one per RuntimeClass, each
+  /// saying in an annotation what its node needs (`options.examples` picks).
   func examplePods() -> [Pod] {
-    let plain = config.resources.first { $0.transport == .unix && $0.agents == .managed } ?? config.resources[0]
-    var pods = [examplePod(name: "vaccel-example", resource: plain.name, runtimeClass: nil)]
-    for (spec, resource) in runtimeClasses {
-      pods.append(examplePod(name: "vaccel-example-\(spec.name)", resource: resource.name, runtimeClass: spec.name))
+    var pods: [Pod] = []
+    if options.examples != .vm {
+      let plain = config.resources.first { $0.transport == .unix && $0.agents == .managed } ?? config.resources[0]
+      pods.append(examplePod(
+        name: "vaccel-example", resource: plain.name, runtimeClass: nil,
+        needs: "a node labelled \(Self.nodeLabel)=true (the daemon runs there)"))
+    }
+    if options.examples != .plain {
+      for (spec, resource) in runtimeClasses {
+        pods.append(examplePod(
+          name: "vaccel-example-\(spec.name)", resource: resource.name, runtimeClass: spec.name,
+          needs: "Kata with handler \(spec.handler), node labels \(Self.nodeLabel) and \(Self.kataNodeLabel); else Pending"))
+      }
     }
     return pods
   }
 
-  private func examplePod(name: String, resource: String, runtimeClass: String?) -> Pod {
+  private func examplePod(name: String, resource: String, runtimeClass: String?, needs: String) -> Pod {
     let script = "echo VACCEL_RPC_ADDRESS=$VACCEL_RPC_ADDRESS VACCEL_PLUGINS=$VACCEL_PLUGINS; ls -l /var/run/vaccel 2>/dev/null; sleep infinity"
+    var metadata = ObjectMeta(name: name, namespace: "default", labels: ["app.kubernetes.io/name": name])
+    metadata.annotations = ["vaccel.org/needs": needs]
     return Pod(
-      metadata: ObjectMeta(name: name, namespace: "default", labels: ["app.kubernetes.io/name": name]),
+      metadata: metadata,
       spec: PodSpec(
         runtimeClassName: runtimeClass,
         securityContext: PodSecurityContext(seccompProfile: SeccompProfile(type: "RuntimeDefault")),

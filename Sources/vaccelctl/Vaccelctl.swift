@@ -39,6 +39,7 @@ struct Vaccelctl: AsyncParsableCommand {
 }
 
 extension OutputFormat: ExpressibleByArgument {}
+extension ExamplePods: ExpressibleByArgument {}
 
 struct Status: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -138,12 +139,16 @@ struct Manifests: ParsableCommand {
     @Option(help: "Only this kind (Namespace, ServiceAccount, ConfigMap, DaemonSet, RuntimeClass, Pod); repeatable.")
     var only: [String] = []
 
+    @Option(help: "With --only Pod: the plain example, the VM-sandboxed ones (vm), or all.")
+    var examples: ExamplePods = .all
+
     func render(_ common: Common) throws -> String {
       var options = try common.manifestOptions()
       options.namespace = namespace
       options.image = image
       options.k3s = options.k3s || k3sAutoDeploy
       options.k3sAutoDeploy = k3sAutoDeploy
+      options.examples = examples
       if !only.isEmpty {
         options.only = Set(try only.map { name in
           guard let kind = ManifestKind(name: name) else {
@@ -190,6 +195,7 @@ struct Manifests: ParsableCommand {
         objects.image != ManifestOptions.defaultImage ? "--image" : nil,
         objects.k3sAutoDeploy ? "--k3s-auto-deploy" : nil,
         objects.only.isEmpty ? nil : "--only",
+        objects.examples == .all ? nil : "--examples",
       ].compactMap { $0 }
       if let first = given.first {
         throw ValidationError("\(first) does not apply to `manifests containerd` (it takes --config, --k3s, --runtime-class)")

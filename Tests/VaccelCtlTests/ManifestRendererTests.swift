@@ -26,11 +26,13 @@ struct ManifestRendererTests {
     let cases: [(String, ManifestOptions)] = [
       ("vaccel-device-plugin.yaml", ManifestOptions()),
       ("vaccel-device-plugin-k3s.yaml", { var o = ManifestOptions(); o.k3s = true; return o }()),
-      ("example-pods.yaml", { var o = ManifestOptions(); o.only = [.pod]; return o }()),
+      ("example-pod.yaml", { var o = ManifestOptions(); o.only = [.pod]; o.examples = .plain; return o }()),
+      ("example-pods-kata.yaml", { var o = ManifestOptions(); o.only = [.pod]; o.examples = .vm; return o }()),
     ]
     for (file, options) in cases {
       let committed = try String(contentsOfFile: Repository.manifests + "/" + file, encoding: .utf8)
-      let body = committed.drop { $0 != "\n" }.dropFirst()  // the "rendered by" header line
+      // The header: "rendered by", and what the file needs.
+      let body = committed.split(separator: "\n", omittingEmptySubsequences: false).drop { $0.hasPrefix("#") }.joined(separator: "\n")
       let fresh = try ManifestRenderer(options: options).render()
       #expect(String(body) == fresh, "Manifests/\(file) differs from a fresh render: run scripts/render-manifests")
     }

@@ -10,7 +10,7 @@ struct ValidationTests {
 
   /// Every variant vaccelctl renders, Manifests/, and the chart with default and k3s values.
   static func renderedFiles(in scratch: Scratch) async throws -> [String] {
-    var files = ["vaccel-device-plugin.yaml", "vaccel-device-plugin-k3s.yaml", "example-pods.yaml"]
+    var files = ["vaccel-device-plugin.yaml", "vaccel-device-plugin-k3s.yaml", "example-pod.yaml", "example-pods-kata.yaml"]
       .map { Repository.manifests + "/" + $0 }
     let variants: [(String, (inout ManifestOptions) -> Void)] = [
       ("default", { _ in }),
