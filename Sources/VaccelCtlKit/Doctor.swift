@@ -2,6 +2,7 @@ import CRIClient
 import Foundation
 public import VaccelConfig
 import VaccelAgents
+import VaccelManifests
 
 /// Node checks, one line each. What the daemon needs from the node, checked the way the
 /// daemon would use it, so a failing line says what to fix.
@@ -190,24 +191,37 @@ public struct Doctor: Sendable {
     }
     var checks = [Check(name: "k3s", outcome: .pass, detail: "k3s node (\(k3sDataDir))")]
     let folder = k3sDataDir + "/agent/etc/containerd"
-    let v3 = folder + "/config-v3.toml.tmpl", v2 = folder + "/config.toml.tmpl", generated = folder + "/config.toml"
     let fm = FileManager.default
-    let detail: String
-    if fm.fileExists(atPath: v3) {
-      detail = "containerd 2.x template \(v3)"
-    } else if fm.fileExists(atPath: v2) {
-      detail = "containerd 1.7 template \(v2)"
-    } else if fm.fileExists(atPath: generated) {
-      detail = "k3s's generated \(generated), no template: add one with `vaccelctl manifests containerd --k3s`"
-    } else {
-      detail = "no containerd config under \(folder) (k3s writes it at start)"
+    let read = { (path: String) in fm.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } }
+    let v3 = folder + "/config-v3.toml.tmpl", v2 = folder + "/config.toml.tmpl", generated = folder + "/config.toml"
+    guard let generatedText = read(generated) else {
+      checks.append(Check(name: "k3s containerd config", outcome: .warn, detail: "no \(generated) yet (k3s writes it at start)"))
+      return checks
     }
-    let configured = [v3, v2, generated].first { fm.fileExists(atPath: $0) }
-    let text = configured.flatMap { fm.contents(atPath: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
-    let registered = text.contains("kata")
-    checks.append(Check(
-      name: "k3s containerd config", outcome: configured == nil || !registered ? .warn : .pass,
-      detail: detail + (configured != nil && !registered ? "; no kata runtime handlers in it (VM-sandboxed pods will not start)" : "")))
+    // The form this k3s uses: a drop-in folder its config imports (k3s pull request 13680,
+    // February 2026), else a template that extends k3s's base.
+    let form = ContainerdConfig.k3sForm(generated: generatedText, configDir: folder)
+    var texts = [generatedText]
+    var detail: String
+    if let dropIn = form.dropInDir {
+      let files = ((try? fm.contentsOfDirectory(atPath: dropIn)) ?? []).filter { $0.hasSuffix(".toml") }.sorted()
+      texts += files.compactMap { read(dropIn + "/" + $0) }
+      detail = "containerd \(form.version == 3 ? "2.x" : "1.7") imports \(dropIn)/*.toml (\(files.count) file\(files.count == 1 ? "" : "s")): "
+        + "add handlers there (`vaccelctl manifests containerd --k3s`)"
+    } else if let template = [v3, v2].first(where: { fm.fileExists(atPath: $0) }) {
+      texts += [read(template) ?? ""]
+      detail = "\(template == v3 ? "containerd 2.x" : "containerd 1.7") template \(template) (this k3s imports no drop-in folder)"
+    } else {
+      detail = "k3s's generated \(generated), no drop-in import and no template: add one with `vaccelctl manifests containerd --k3s`"
+    }
+    // The handlers this node's RuntimeClasses need, configured in any of those files.
+    let handlers = ManifestRenderer.defaultRuntimeClasses(for: config).map(\.handler)
+    let configured = ContainerdConfig.configuredHandlers(handlers, in: texts)
+    let missing = handlers.filter { !configured.contains($0) }
+    if !missing.isEmpty {
+      detail += "; not configured: \(missing.joined(separator: ", ")) (pods of those RuntimeClasses will not start)"
+    }
+    checks.append(Check(name: "k3s containerd config", outcome: missing.isEmpty ? .pass : .warn, detail: detail))
     return checks
   }
 }

@@ -202,9 +202,33 @@ struct Manifests: ParsableCommand {
       }
     }
 
+    @Option(help: "With --k3s: dropin (a file for the folder k3s's config imports), template (k3s before that import), or auto: what this node's generated config.toml says (template where there is none).")
+    var k3sForm: K3sFormChoice = .auto
+
+    enum K3sFormChoice: String, ExpressibleByArgument, CaseIterable {
+      case auto, dropin, template
+    }
+
     func run() throws {
       let renderer = try ManifestRenderer(options: try common.manifestOptions())
-      print(ContainerdConfig.snippet(handlers: renderer.runtimeClasses.map(\.spec.handler), k3s: common.k3s), terminator: "")
+      let handlers = renderer.runtimeClasses.map(\.spec.handler)
+      let generated = (try? String(contentsOfFile: ContainerdConfig.k3sConfigDir + "/config.toml", encoding: .utf8)).map {
+        ContainerdConfig.k3sForm(generated: $0)
+      }
+      switch (common.k3s, k3sForm) {
+      case (true, .dropin):
+        // Without the node's config, containerd 2.x's folder (what current k3s generates).
+        let form = generated ?? ContainerdConfig.K3sForm(version: 3, dropInDir: nil)
+        let folder = form.version == 3 ? "config-v3.toml.d" : "config.toml.d"
+        print(ContainerdConfig.k3sDropIn(
+          handlers: handlers, form: .init(version: form.version, dropInDir: ContainerdConfig.k3sConfigDir + "/" + folder)), terminator: "")
+      case (true, .auto) where generated?.dropInDir != nil:
+        print(ContainerdConfig.k3sDropIn(handlers: handlers, form: generated!), terminator: "")
+      case (false, .dropin):
+        throw ValidationError("--k3s-form dropin needs --k3s")
+      default:
+        print(ContainerdConfig.snippet(handlers: handlers, k3s: common.k3s), terminator: "")
+      }
     }
   }
 }

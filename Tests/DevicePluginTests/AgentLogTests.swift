@@ -22,7 +22,7 @@ struct AgentLogTests {
   @Test func keepsTheFileNearItsCapWhileTheWriterKeepsWriting() throws {
     let directory = try TestDirectory()
     let path = directory.sub("a.log")
-    FileManager.default.createFile(atPath: path, contents: nil)
+    _ = FileManager.default.createFile(atPath: path, contents: nil)
     let log = AgentLog(path: path, maxBytes: 4096)
     // The agent's own descriptor, opened O_APPEND as the launcher does.
     let fd = open(path, O_WRONLY | O_APPEND)

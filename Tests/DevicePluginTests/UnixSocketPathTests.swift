@@ -53,7 +53,7 @@ struct UnixSocketPathTests {
   @Test func regularFileIsRefused() throws {
     let directory = try TestDirectory()
     let path = directory.sub("file.sock")
-    FileManager.default.createFile(atPath: path, contents: Data("keep me".utf8))
+    _ = FileManager.default.createFile(atPath: path, contents: Data("keep me".utf8))
     #expect(throws: UnixSocketPathError.notASocket(path: path)) { try UnixSocketPath.prepareForBind(path) }
     #expect(FileManager.default.contents(atPath: path) == Data("keep me".utf8))
   }
@@ -61,7 +61,7 @@ struct UnixSocketPathTests {
   @Test func symlinkIsRefusedNotFollowed() throws {
     let directory = try TestDirectory()
     let target = directory.sub("target")
-    FileManager.default.createFile(atPath: target, contents: Data())
+    _ = FileManager.default.createFile(atPath: target, contents: Data())
     let path = directory.sub("link.sock")
     try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: target)
     #expect(throws: UnixSocketPathError.notASocket(path: path)) { try UnixSocketPath.prepareForBind(path) }
@@ -80,7 +80,7 @@ struct DirectoriesTests {
     let directory = try TestDirectory()
     let precious = directory.sub("precious")
     try FileManager.default.createDirectory(atPath: precious, withIntermediateDirectories: true)
-    FileManager.default.createFile(atPath: precious + "/keep", contents: Data("x".utf8))
+    _ = FileManager.default.createFile(atPath: precious + "/keep", contents: Data("x".utf8))
     try FileManager.default.createSymbolicLink(atPath: directory.sub("slot"), withDestinationPath: precious)
 
     Directories.removeContents(of: directory.sub("slot"))

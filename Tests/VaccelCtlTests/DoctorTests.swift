@@ -3,6 +3,7 @@ import KubeletEmulation
 import Testing
 import VaccelAgents
 import VaccelConfig
+import VaccelManifests
 @testable import VaccelCtlKit
 
 // Serialized: one test checks that no trial agent is left, which another test's trial in flight would fail.
@@ -111,20 +112,45 @@ struct DoctorTests {
     #expect(ProcessInfoReader.processes(withArgumentWhere: { $0.hasPrefix("unix:///tmp/vaccel-trial.") }).isEmpty)
   }
 
+  /// Both k3s forms: a template that extends k3s's base, and (k3s since pull request 13680) a
+  /// drop-in folder the generated config imports; either way the handlers the RuntimeClasses
+  /// name must be in one of the files.
   @Test func k3sContainerdConfigIsFoundAndChecked() throws {
     let scratch = try Scratch()
     defer { scratch.remove() }
     let containerd = scratch.sub("k3s/agent/etc/containerd")
     try FileManager.default.createDirectory(atPath: containerd, withIntermediateDirectories: true)
-    _ = try scratch.write("k3s/agent/etc/containerd/config.toml", "version = 2\n")
-    var doctor = Doctor(config: config(scratch, binary: "/nonexistent"))
+    var config = config(scratch, binary: "/nonexistent")
+    // RuntimeClasses kata-qemu-vaccel and kata-fc-vaccel: handlers kata-qemu and kata-fc-vaccel.
+    config.resources = [ResourceConfig(name: "vaccel.org/accel-vm", transport: .vsock, agent: config.agent)]
+    var doctor = Doctor(config: config)
     doctor.k3sDataDir = scratch.sub("k3s")
+    _ = try scratch.write("k3s/agent/etc/containerd/config.toml", "version = 3\n")
     var checks = doctor.k3s()
     #expect(checks.map(\.outcome) == [.pass, .warn])
-    #expect(checks[1].detail.contains("no template"))
-    _ = try scratch.write("k3s/agent/etc/containerd/config-v3.toml.tmpl", "{{ template \"base\" . }}\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.kata-qemu]\n")
+    #expect(checks[1].detail.contains("no drop-in import and no template") && checks[1].detail.contains("not configured: kata-qemu"), "\(checks[1].detail)")
+
+    // Older k3s: the template.
+    _ = try scratch.write(
+      "k3s/agent/etc/containerd/config-v3.toml.tmpl",
+      "{{ template \"base\" . }}\n" + ContainerdConfig.snippet(handlers: ["kata-qemu", "kata-fc-vaccel"], k3s: true).split(separator: "{{ template \"base\" . }}").last!)
     checks = doctor.k3s()
-    #expect(checks[1].outcome == .pass)
+    #expect(checks[1].outcome == .pass, "\(checks[1].detail)")
     #expect(checks[1].detail.contains("containerd 2.x template"))
+
+    // k3s with the import: the drop-in folder is what counts, and what vaccelctl writes for it.
+    try FileManager.default.removeItem(atPath: containerd + "/config-v3.toml.tmpl")
+    _ = try scratch.write(
+      "k3s/agent/etc/containerd/config.toml", "version = 3\nimports = [\"\(containerd)/config-v3.toml.d/*.toml\"]\n")
+    checks = doctor.k3s()
+    #expect(checks[1].outcome == .warn && checks[1].detail.contains("imports \(containerd)/config-v3.toml.d/*.toml (0 files)"), "\(checks[1].detail)")
+    let form = ContainerdConfig.k3sForm(generated: try String(contentsOfFile: containerd + "/config.toml", encoding: .utf8), configDir: containerd)
+    #expect(form == .init(version: 3, dropInDir: containerd + "/config-v3.toml.d"))
+    let dropIn = ContainerdConfig.k3sDropIn(handlers: ["kata-qemu", "kata-fc-vaccel"], form: form)
+    #expect(dropIn.contains("version = 3\n") && !dropIn.contains("template"))
+    try FileManager.default.createDirectory(atPath: containerd + "/config-v3.toml.d", withIntermediateDirectories: true)
+    _ = try scratch.write("k3s/agent/etc/containerd/config-v3.toml.d/50-vaccel.toml", dropIn)
+    checks = doctor.k3s()
+    #expect(checks[1].outcome == .pass && checks[1].detail.contains("(1 file)"), "\(checks[1].detail)")
   }
 }

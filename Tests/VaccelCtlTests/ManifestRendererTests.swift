@@ -40,6 +40,10 @@ struct ManifestRendererTests {
     let renderer = try ManifestRenderer(options: ManifestOptions())
     #expect(String(containerd.drop { $0 != "\n" }.dropFirst())
       == ContainerdConfig.snippet(handlers: renderer.runtimeClasses.map(\.spec.handler), k3s: true))
+    let dropIn = try String(contentsOfFile: Repository.manifests + "/k3s-containerd-dropin.toml", encoding: .utf8)
+    let form = ContainerdConfig.K3sForm(version: 3, dropInDir: ContainerdConfig.k3sConfigDir + "/config-v3.toml.d")
+    #expect(dropIn.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(2).joined(separator: "\n")
+      == ContainerdConfig.k3sDropIn(handlers: renderer.runtimeClasses.map(\.spec.handler), form: form))
   }
 
   @Test func renderingIsDeterministic() throws {
