@@ -100,6 +100,7 @@ struct StatusService: StatusV1.SimpleServiceProtocol {
       $0.agentStartedUnixMs = agent.startedAt?.unixMilliseconds ?? 0
       $0.endpoint = endpoint
       $0.lastError = agent.lastError ?? ""
+      $0.lastErrorUnixMs = agent.lastErrorAt?.unixMilliseconds ?? 0
       $0.allocations = UInt64(slot.allocations)
       $0.sandboxID = agent.sandboxID ?? ""
       $0.sandboxSocket = agent.sandboxSocket ?? ""

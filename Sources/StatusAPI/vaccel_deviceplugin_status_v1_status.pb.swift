@@ -357,6 +357,12 @@ public nonisolated struct Vaccel_Deviceplugin_Status_V1_Slot: @unchecked Sendabl
     set {_uniqueStorage()._sandboxSocket = newValue}
   }
 
+  /// When `last_error` last happened (0 when there is none).
+  public var lastErrorUnixMs: Int64 {
+    get {_storage._lastErrorUnixMs}
+    set {_uniqueStorage()._lastErrorUnixMs = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -642,7 +648,7 @@ nonisolated extension Vaccel_Deviceplugin_Status_V1_Holder: SwiftProtobuf.Messag
 
 nonisolated extension Vaccel_Deviceplugin_Status_V1_Slot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Slot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}index\0\u{1}state\0\u{1}healthy\0\u{3}unhealthy_reason\0\u{1}allocated\0\u{1}holder\0\u{3}agent_pid\0\u{3}agent_phase\0\u{1}restarts\0\u{3}agent_started_unix_ms\0\u{1}endpoint\0\u{3}last_error\0\u{1}allocations\0\u{3}sandbox_id\0\u{3}sandbox_socket\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}index\0\u{1}state\0\u{1}healthy\0\u{3}unhealthy_reason\0\u{1}allocated\0\u{1}holder\0\u{3}agent_pid\0\u{3}agent_phase\0\u{1}restarts\0\u{3}agent_started_unix_ms\0\u{1}endpoint\0\u{3}last_error\0\u{1}allocations\0\u{3}sandbox_id\0\u{3}sandbox_socket\0\u{3}last_error_unix_ms\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -661,6 +667,7 @@ nonisolated extension Vaccel_Deviceplugin_Status_V1_Slot: SwiftProtobuf.Message,
     var _allocations: UInt64 = 0
     var _sandboxID: String = String()
     var _sandboxSocket: String = String()
+    var _lastErrorUnixMs: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -687,6 +694,7 @@ nonisolated extension Vaccel_Deviceplugin_Status_V1_Slot: SwiftProtobuf.Message,
       _allocations = source._allocations
       _sandboxID = source._sandboxID
       _sandboxSocket = source._sandboxSocket
+      _lastErrorUnixMs = source._lastErrorUnixMs
     }
   }
 
@@ -721,6 +729,7 @@ nonisolated extension Vaccel_Deviceplugin_Status_V1_Slot: SwiftProtobuf.Message,
         case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._allocations) }()
         case 15: try { try decoder.decodeSingularStringField(value: &_storage._sandboxID) }()
         case 16: try { try decoder.decodeSingularStringField(value: &_storage._sandboxSocket) }()
+        case 17: try { try decoder.decodeSingularInt64Field(value: &_storage._lastErrorUnixMs) }()
         default: break
         }
       }
@@ -781,6 +790,9 @@ nonisolated extension Vaccel_Deviceplugin_Status_V1_Slot: SwiftProtobuf.Message,
       if !_storage._sandboxSocket.isEmpty {
         try visitor.visitSingularStringField(value: _storage._sandboxSocket, fieldNumber: 16)
       }
+      if _storage._lastErrorUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._lastErrorUnixMs, fieldNumber: 17)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -806,6 +818,7 @@ nonisolated extension Vaccel_Deviceplugin_Status_V1_Slot: SwiftProtobuf.Message,
         if _storage._allocations != rhs_storage._allocations {return false}
         if _storage._sandboxID != rhs_storage._sandboxID {return false}
         if _storage._sandboxSocket != rhs_storage._sandboxSocket {return false}
+        if _storage._lastErrorUnixMs != rhs_storage._lastErrorUnixMs {return false}
         return true
       }
       if !storagesAreEqual {return false}

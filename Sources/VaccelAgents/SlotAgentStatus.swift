@@ -21,7 +21,12 @@ public struct SlotAgentStatus: Sendable, Equatable {
   /// Failures in a row (reset after a healthy period); 3 or more is a crash loop.
   public var consecutiveFailures = 0
   public var startedAt: Date?
-  public var lastError: String?
+  /// The last failure, until the agent has been stable for `restartBackoff.resetAfter`.
+  public var lastError: String? {
+    didSet { lastErrorAt = lastError == nil ? nil : Date() }
+  }
+  /// When `lastError` was last set: a crash loop keeps it fresh, an old one shows its age.
+  public private(set) var lastErrorAt: Date?
   /// The running agent has been handed to a holder: it must be recycled before another.
   public var handedOut = false
   /// Holders served so far; every hand-out to a new holder gets a fresh process.

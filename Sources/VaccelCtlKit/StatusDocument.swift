@@ -78,6 +78,7 @@ struct StatusDocument: Encodable {
     var agent: Agent
     var endpoint: String
     var lastError: Nullable<String>
+    var lastErrorAt: Nullable<String>
     var sandbox: Nullable<Sandbox>
   }
 
@@ -104,7 +105,7 @@ struct StatusDocument: Encodable {
             agent: Agent(
               pid: Nullable(slot.agentPid > 0 ? slot.agentPid : nil), phase: Self.text(slot.agentPhase), restarts: slot.restarts,
               startedAt: Self.time(slot.agentPid > 0 ? slot.agentStartedUnixMs : 0)),
-            endpoint: slot.endpoint, lastError: Self.text(slot.lastError),
+            endpoint: slot.endpoint, lastError: Self.text(slot.lastError), lastErrorAt: Self.time(slot.lastErrorUnixMs),
             sandbox: Nullable(slot.sandboxSocket.isEmpty ? nil : Sandbox(id: Self.text(slot.sandboxID), socket: slot.sandboxSocket)))
         })
     }

@@ -68,27 +68,38 @@ public enum StatusFormat {
           ? [resource.transport, resource.agents, "\(resource.registrations)", resource.registrationError]
           : []))
     }
+    // The default table fits 120 columns: the endpoint is in -o wide, and the last error, with
+    // its age, gets what the other columns leave.
     var slots = Table(
-      headers: (wide ? ["RESOURCE"] : []) + ["SLOT", "STATE", "HOLDER", "PID", "RESTARTS", "UPTIME", "ENDPOINT", "LAST-ERROR"]
-        + (wide ? ["AGENT", "ALLOCATIONS", "SANDBOX", "UNHEALTHY-REASON"] : []))
+      headers: (wide ? ["RESOURCE"] : []) + ["SLOT", "STATE", "HOLDER", "PID", "RESTARTS", "UPTIME"]
+        + (wide ? ["ENDPOINT", "AGENT", "ALLOCATIONS", "SANDBOX"] : []) + ["LAST-ERROR"])
     for resource in status.resources {
       for slot in resource.slots {
         let holder = slot.hasHolder
           ? "\(slot.holder.namespace)/\(slot.holder.pod) (\(slot.holder.container))"
           : (slot.allocated ? "(pending)" : "")
+        // The unhealthy reason is the last error in almost every case: said once.
+        var error = slot.lastError.isEmpty ? slot.unhealthyReason : slot.lastError
+        if !error.isEmpty, slot.lastErrorUnixMs > 0 { error = "\(age(since: slot.lastErrorUnixMs, now: now)) ago: " + error }
+        if wide, !slot.unhealthyReason.isEmpty, !slot.unhealthyReason.hasSuffix(slot.lastError) {
+          error += " (unhealthy: \(slot.unhealthyReason))"
+        }
         slots.add(
           (wide ? [resource.name] : []) + [
             slot.id, slot.state.word, holder, slot.agentPid > 0 ? "\(slot.agentPid)" : "",
             "\(slot.restarts)", slot.agentPid > 0 ? age(since: slot.agentStartedUnixMs, now: now) : "",
-            slot.endpoint, slot.lastError,
-          ] + (wide ? [slot.agentPhase, "\(slot.allocations)", slot.sandboxID, slot.unhealthyReason] : []))
+          ] + (wide ? [slot.endpoint, slot.agentPhase, "\(slot.allocations)", slot.sandboxID] : []) + [error])
       }
     }
+    if !wide { slots.fit(within: maxWidth, clipping: [(index: 6, minimum: 24), (index: 2, minimum: 24)]) }
     let daemon = status.daemon
     let header = "Node \(daemon.nodeName.isEmpty ? "<unknown>" : daemon.nodeName): vaccel-device-plugin \(daemon.version), "
       + "pid \(daemon.pid), up \(age(since: daemon.startedUnixMs, now: now))\n\n"
     return header + resources.rendered() + "\n" + slots.rendered()
   }
+
+  /// The default table's width: a terminal's, with room to spare.
+  static let maxWidth = 120
 
   /// kubectl's `HumanDuration`: 45s, 3m12s, 42m, 5h30m, 17h, 3d, 400d.
   static func age(since: Int64, now: Int64) -> String {
@@ -115,6 +126,26 @@ struct Table {
   init(headers: [String]) { self.headers = headers }
 
   mutating func add(_ row: [String]) { rows.append(row.map { $0.isEmpty ? "<none>" : Self.oneLine($0) }) }
+
+  /// Clips columns (a clipped cell ends with "…") until no line is wider than `width`: the
+  /// first of `columns` down to its minimum, then the next. Headers are never clipped.
+  mutating func fit(within width: Int, clipping columns: [(index: Int, minimum: Int)]) {
+    var widths = headers.map(\.count)
+    for row in rows {
+      for (column, cell) in row.enumerated() { widths[column] = max(widths[column], cell.count) }
+    }
+    var excess = widths.reduce(0, +) + 3 * (widths.count - 1) - width
+    for (column, minimum) in columns where excess > 0 {
+      let floor = max(minimum, headers[column].count)
+      let target = max(floor, widths[column] - excess)
+      guard target < widths[column] else { continue }
+      excess -= widths[column] - target
+      widths[column] = target
+      for index in rows.indices where rows[index][column].count > target {
+        rows[index][column] = String(rows[index][column].prefix(target - 1)) + "…"
+      }
+    }
+  }
 
   func rendered() -> String {
     var widths = headers.map(\.count)
