@@ -20,6 +20,8 @@ public actor DeviceManager {
   private var nextWatcher: UInt64 = 0
   private let logger: Logger
   private var onChange: @Sendable () -> Void = {}
+  /// Status watchers: each hears "something changed" (the newest only), never what.
+  private var changeWatchers: [UInt64: AsyncStream<Void>.Continuation] = [:]
   private var slotWaiters: [UInt64: SlotWaiter] = [:]
   /// The recycle of a freed slot's agent, started the moment the slot is freed. Whatever gives
   /// the slot an agent next (Allocate, a take-on) waits for it first: the kubelet may hand the
@@ -71,8 +73,25 @@ public actor DeviceManager {
     metrics.listAndWatch(resource: resource.name, streams: watchers.count)
   }
 
+  /// A tick after every change of this resource's slots or agents, until cancelled.
+  public func changes() -> AsyncStream<Void> {
+    let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    let id = nextWatcher
+    nextWatcher += 1
+    changeWatchers[id] = continuation
+    continuation.onTermination = { [weak self] _ in
+      Task { await self?.removeChangeWatcher(id) }
+    }
+    return stream
+  }
+
+  private func removeChangeWatcher(_ id: UInt64) {
+    changeWatchers[id] = nil
+  }
+
   private func changed() {
     onChange()
+    for watcher in changeWatchers.values { watcher.yield() }
     report()
     guard !slotWaiters.isEmpty else { return }
     let states = slotStates
@@ -136,6 +155,8 @@ public actor DeviceManager {
   public func finishWatchers() {
     for continuation in watchers.values { continuation.finish() }
     watchers.removeAll()
+    for continuation in changeWatchers.values { continuation.finish() }
+    changeWatchers.removeAll()
   }
 
   private func broadcast() {

@@ -28,6 +28,16 @@ public final class RegistrationStatus: Sendable {
   private struct Guarded {
     var snapshot = Snapshot()
     var waiters: [UUID: Waiter] = [:]
+    var watchers: [UUID: AsyncStream<Void>.Continuation] = [:]
+  }
+
+  /// A tick after every change, until cancelled (status watchers).
+  public func changes() -> AsyncStream<Void> {
+    let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    let id = UUID()
+    current.withLock { $0.watchers[id] = continuation }
+    continuation.onTermination = { [weak self] _ in _ = self?.current.withLock { $0.watchers.removeValue(forKey: id) } }
+    return stream
   }
 
   private let current = Mutex(Guarded())
@@ -50,6 +60,7 @@ public final class RegistrationStatus: Sendable {
         guarded.snapshot.registrations += 1
       }
       let snapshot = guarded.snapshot
+      for watcher in guarded.watchers.values { watcher.yield() }
       let due = guarded.waiters.filter { $0.value.predicate(snapshot) }
       for key in due.keys { guarded.waiters.removeValue(forKey: key) }
       return due.values.map { ($0.continuation, snapshot) }

@@ -40,6 +40,38 @@ struct StatusService: StatusV1.SimpleServiceProtocol {
     }
   }
 
+  /// How long a watch waits after a change before it answers: a burst (an admission changes a
+  /// slot several times in a few ms) becomes one message. A rate limit, not a wait for anything.
+  static let watchCoalescing: Duration = .milliseconds(100)
+
+  func watchStatus(
+    request: Vaccel_Deviceplugin_Status_V1_GetStatusRequest,
+    response: RPCWriter<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>, context: ServerContext
+  ) async throws {
+    let selected = try select(request.resources)
+    let (ticks, tick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    var sources: [AsyncStream<Void>] = []
+    for plugin in selected {
+      sources.append(await plugin.manager.changes())
+      sources.append(plugin.registration.changes())
+    }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for (index, source) in sources.enumerated() {
+        group.addTask {
+          for await _ in source { tick.yield() }
+          // A resource's slot changes end when the daemon stops: so does the watch.
+          if index % 2 == 0 { tick.finish() }
+        }
+      }
+      try await response.write(try await getStatus(request: request, context: context))
+      for await _ in ticks {
+        try await Task.sleep(for: Self.watchCoalescing)
+        try await response.write(try await getStatus(request: request, context: context))
+      }
+      group.cancelAll()
+    }
+  }
+
   private func select(_ names: [String]) throws -> [ResourcePlugin] {
     guard !names.isEmpty else { return plugins }
     guard names.count <= Self.maxNamesPerRequest else {

@@ -39,9 +39,23 @@ public enum Vaccel_Deviceplugin_Status_V1_Status: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "WatchStatus" metadata.
+        public enum WatchStatus: Sendable {
+            /// Request type for "WatchStatus".
+            public typealias Input = Vaccel_Deviceplugin_Status_V1_GetStatusRequest
+            /// Response type for "WatchStatus".
+            public typealias Output = Vaccel_Deviceplugin_Status_V1_GetStatusResponse
+            /// Descriptor for "WatchStatus".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "vaccel.deviceplugin.status.v1.Status"),
+                method: "WatchStatus",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "vaccel.deviceplugin.status.v1.Status" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
-            GetStatus.descriptor
+            GetStatus.descriptor,
+            WatchStatus.descriptor
         ]
     }
 }
@@ -81,6 +95,25 @@ extension Vaccel_Deviceplugin_Status_V1_Status {
             request: GRPCCore.StreamingServerRequest<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>
+
+        /// Handle the "WatchStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The status now, then again after every change (coalesced: at most about ten a second),
+        /// > until the caller hangs up or the daemon stops (`vaccelctl status --watch`).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Vaccel_Deviceplugin_Status_V1_GetStatusRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Vaccel_Deviceplugin_Status_V1_GetStatusResponse` messages.
+        func watchStatus(
+            request: GRPCCore.StreamingServerRequest<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>
     }
 
     /// Service protocol for the "vaccel.deviceplugin.status.v1.Status" service.
@@ -104,6 +137,25 @@ extension Vaccel_Deviceplugin_Status_V1_Status {
             request: GRPCCore.ServerRequest<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>
+
+        /// Handle the "WatchStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The status now, then again after every change (coalesced: at most about ten a second),
+        /// > until the caller hangs up or the daemon stops (`vaccelctl status --watch`).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vaccel_Deviceplugin_Status_V1_GetStatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Vaccel_Deviceplugin_Status_V1_GetStatusResponse` messages.
+        func watchStatus(
+            request: GRPCCore.ServerRequest<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>
     }
 
     /// Simple service protocol for the "vaccel.deviceplugin.status.v1.Status" service.
@@ -125,6 +177,26 @@ extension Vaccel_Deviceplugin_Status_V1_Status {
             request: Vaccel_Deviceplugin_Status_V1_GetStatusRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Vaccel_Deviceplugin_Status_V1_GetStatusResponse
+
+        /// Handle the "WatchStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The status now, then again after every change (coalesced: at most about ten a second),
+        /// > until the caller hangs up or the daemon stops (`vaccelctl status --watch`).
+        ///
+        /// - Parameters:
+        ///   - request: A `Vaccel_Deviceplugin_Status_V1_GetStatusRequest` message.
+        ///   - response: A response stream of `Vaccel_Deviceplugin_Status_V1_GetStatusResponse` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func watchStatus(
+            request: Vaccel_Deviceplugin_Status_V1_GetStatusRequest,
+            response: GRPCCore.RPCWriter<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -138,6 +210,17 @@ extension Vaccel_Deviceplugin_Status_V1_Status.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>(),
             handler: { request, context in
                 try await self.getStatus(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Vaccel_Deviceplugin_Status_V1_Status.Method.WatchStatus.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>(),
+            handler: { request, context in
+                try await self.watchStatus(
                     request: request,
                     context: context
                 )
@@ -159,6 +242,17 @@ extension Vaccel_Deviceplugin_Status_V1_Status.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func watchStatus(
+        request: GRPCCore.StreamingServerRequest<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Vaccel_Deviceplugin_Status_V1_GetStatusResponse> {
+        let response = try await self.watchStatus(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -174,6 +268,23 @@ extension Vaccel_Deviceplugin_Status_V1_Status.SimpleServiceProtocol {
                 context: context
             ),
             metadata: [:]
+        )
+    }
+
+    public func watchStatus(
+        request: GRPCCore.ServerRequest<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Vaccel_Deviceplugin_Status_V1_GetStatusResponse> {
+        return GRPCCore.StreamingServerResponse<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>(
+            metadata: [:],
+            producer: { writer in
+                try await self.watchStatus(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
         )
     }
 }
@@ -204,6 +315,30 @@ extension Vaccel_Deviceplugin_Status_V1_Status {
             deserializer: some GRPCCore.MessageDeserializer<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "WatchStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The status now, then again after every change (coalesced: at most about ten a second),
+        /// > until the caller hangs up or the daemon stops (`vaccelctl status --watch`).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vaccel_Deviceplugin_Status_V1_GetStatusRequest` message.
+        ///   - serializer: A serializer for `Vaccel_Deviceplugin_Status_V1_GetStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Vaccel_Deviceplugin_Status_V1_GetStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func watchStatus<Result>(
+            request: GRPCCore.ClientRequest<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -252,6 +387,39 @@ extension Vaccel_Deviceplugin_Status_V1_Status {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "WatchStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The status now, then again after every change (coalesced: at most about ten a second),
+        /// > until the caller hangs up or the daemon stops (`vaccelctl status --watch`).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vaccel_Deviceplugin_Status_V1_GetStatusRequest` message.
+        ///   - serializer: A serializer for `Vaccel_Deviceplugin_Status_V1_GetStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Vaccel_Deviceplugin_Status_V1_GetStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func watchStatus<Result>(
+            request: GRPCCore.ClientRequest<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Vaccel_Deviceplugin_Status_V1_Status.Method.WatchStatus.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -275,6 +443,34 @@ extension Vaccel_Deviceplugin_Status_V1_Status.ClientProtocol {
         }
     ) async throws -> Result where Result: Sendable {
         try await self.getStatus(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "WatchStatus" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The status now, then again after every change (coalesced: at most about ten a second),
+    /// > until the caller hangs up or the daemon stops (`vaccelctl status --watch`).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Vaccel_Deviceplugin_Status_V1_GetStatusRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func watchStatus<Result>(
+        request: GRPCCore.ClientRequest<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.watchStatus(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>(),
@@ -310,6 +506,38 @@ extension Vaccel_Deviceplugin_Status_V1_Status.ClientProtocol {
             metadata: metadata
         )
         return try await self.getStatus(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "WatchStatus" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The status now, then again after every change (coalesced: at most about ten a second),
+    /// > until the caller hangs up or the daemon stops (`vaccelctl status --watch`).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func watchStatus<Result>(
+        _ message: Vaccel_Deviceplugin_Status_V1_GetStatusRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Vaccel_Deviceplugin_Status_V1_GetStatusResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Vaccel_Deviceplugin_Status_V1_GetStatusRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.watchStatus(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -63,6 +63,38 @@ public struct StatusClient: Sendable {
       throw .unreachable(socket: socketPath, reason: "\(error)")
     }
   }
+  /// The status now and after every change, each handed to `each`, until the daemon stops
+  /// (`.failed`) or the caller is cancelled.
+  public func watch(
+    resources: [String] = [],
+    _ each: @escaping @Sendable (Vaccel_Deviceplugin_Status_V1_GetStatusResponse) async throws -> Void
+  ) async throws(CtlError) {
+    if let problem = SocketProbe.problem(connecting: socketPath) {
+      throw .unreachable(socket: socketPath, reason: problem)
+    }
+    do {
+      let transport = try HTTP2ClientTransport.Posix(
+        target: .unixDomainSocket(path: socketPath, authority: "localhost"), transportSecurity: .plaintext)
+      try await withGRPCClient(transport: transport) { client in
+        var options = CallOptions.defaults
+        options.waitForReady = false
+        try await Vaccel_Deviceplugin_Status_V1_Status.Client(wrapping: client)
+          .watchStatus(.with { $0.resources = resources }, options: options) { response in
+            for try await status in response.messages { try await each(status) }
+          }
+      }
+    } catch let error as RPCError where error.code == .notFound || error.code == .invalidArgument {
+      throw .badRequest(error.message)
+    } catch let error as RPCError {
+      throw .unreachable(socket: socketPath, reason: "\(error.code): \(error.message)")
+    } catch let error as CtlError {
+      throw error
+    } catch {
+      throw .unreachable(socket: socketPath, reason: "\(error)")
+    }
+    throw .failed("the daemon stopped: the watch ended")
+  }
+
 }
 
 /// Why a unix socket cannot be reached, in words an operator can act on.

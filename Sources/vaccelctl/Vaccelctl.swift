@@ -55,13 +55,27 @@ struct Status: AsyncParsableCommand {
   @Option(help: "The daemon's config, to find the status socket where it does (default: $VACCEL_DP_CONFIG).")
   var config: String?
 
+  @Flag(name: .shortAndLong, help: "Print again after every change (a table redraws in a terminal), until Ctrl-C or the daemon stops.")
+  var watch = false
+
   @Argument(help: "Only these resources (e.g. vaccel.org/accel).")
   var resources: [String] = []
 
   func run() async throws {
     let path = try StatusClient.socket(given: socket, configPath: config, environment: ProcessInfo.processInfo.environment)
-    let status = try await StatusClient(socketPath: path).fetch(resources: resources)
-    print(try StatusFormat.render(status, as: output), terminator: "")
+    guard watch else {
+      let status = try await StatusClient(socketPath: path).fetch(resources: resources)
+      print(try StatusFormat.render(status, as: output), terminator: "")
+      return
+    }
+    let output = output
+    let redraw = isatty(STDOUT_FILENO) == 1 && (output == .table || output == .wide)
+    try await StatusClient(socketPath: path, timeout: .seconds(5)).watch(resources: resources) { status in
+      let text = try StatusFormat.render(status, as: output)
+      // A terminal: home and clear, then the table. Elsewhere: one document after another.
+      let shown = redraw ? "\u{1B}[H\u{1B}[2J" + text : (output == .yaml ? "---\n" + text : text + (output == .json ? "" : "\n"))
+      FileHandle.standardOutput.write(Data(shown.utf8))
+    }
   }
 }
 

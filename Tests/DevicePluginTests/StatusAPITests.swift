@@ -73,6 +73,38 @@ struct StatusAPITests {
     }
   }
 
+  /// `status --watch`: the status now, then a new one after a change, and the end of the watch
+  /// when the daemon stops.
+  @Test func aWatchHearsEveryChangeUntilTheDaemonStops() async throws {
+    let harness = try await DaemonHarness.start()
+    try await harness.registered()
+    let (updates, update) = AsyncStream.makeStream(of: Vaccel_Deviceplugin_Status_V1_GetStatusResponse.self)
+    let watching = Task {
+      var ended = ""
+      do {
+        try await Self.client(harness.config.statusSocket).watch { update.yield($0) }
+      } catch {
+        ended = "\(error)"
+      }
+      update.finish()
+      return ended
+    }
+    var iterator = updates.makeAsyncIterator()
+    let first = try #require(await iterator.next())
+    #expect(first.resources.first?.slotsAllocated == 0)
+    _ = try await harness.kubelet.admit(harness.resource, [["accel-1"]])
+    var allocated: Vaccel_Deviceplugin_Status_V1_GetStatusResponse?
+    while let next = await iterator.next() {
+      if next.resources.first?.slots[1].state == .allocated { allocated = next; break }
+    }
+    #expect(allocated?.resources.first?.slotsAllocated == 1)
+    try await harness.stop()
+    await harness.kubelet.stop()
+    while await iterator.next() != nil {}
+    let ended = await watching.value
+    #expect(ended.contains("the daemon stopped"), "\(ended)")
+  }
+
   @Test func waitingForTheKubeletIsReportedWithItsSocket() async throws {
     let (logger, lines) = capturedLogger()
     let harness = try await DaemonHarness.start(kubeletFirst: false, logger: logger)
