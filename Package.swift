@@ -11,6 +11,7 @@ let package = Package(
     .executable(name: "vaccel-device-plugin", targets: ["vaccel-device-plugin"]),
     .executable(name: "vaccel-standin-agent", targets: ["vaccel-standin-agent"]),
     .executable(name: "vaccelctl", targets: ["vaccelctl"]),
+    .executable(name: "vaccel-demo", targets: ["vaccel-demo"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -116,18 +117,28 @@ let package = Package(
       name: "VaccelManifests",
       dependencies: ["VaccelConfig", .product(name: "Yams", package: "Yams")]
     ),
-    // What vaccelctl does: status client and tables, doctor, demo.
+    // What vaccelctl does: status client and tables, probe, doctor. No daemon (DevicePlugin).
     .target(
       name: "VaccelCtlKit",
       dependencies: [
-        "StatusAPI", "VaccelManifests", "VaccelConfig", "DevicePlugin", "KubeletEmulation", "VaccelRPC", "VaccelAgentAPI", "NodeSupport",
+        "StatusAPI", "VaccelManifests", "VaccelConfig", "VaccelAgents", "VaccelRPC", "VaccelAgentAPI", "NodeSupport",
         "CRIClient",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Yams", package: "Yams"),
         .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    // The demo: the daemon in-process against the kubelet emulation (vaccel-demo, which
+    // `vaccelctl demo` runs).
+    .target(
+      name: "VaccelDemo",
+      dependencies: [
+        "VaccelCtlKit", "DevicePlugin", "KubeletEmulation", "KubeletAPI", "VaccelAgents", "VaccelConfig", "VaccelRPC", "VaccelAgentAPI",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
       ]
     ),
     // A kubelet in miniature (registration, ListAndWatch, Allocate, pod-resources) over real
@@ -186,6 +197,10 @@ let package = Package(
       dependencies: ["VaccelCtlKit", "VaccelManifests", .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
     .executableTarget(
+      name: "vaccel-demo",
+      dependencies: ["VaccelDemo", "VaccelCtlKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
+    .executableTarget(
       name: "vaccel-standin-agent",
       dependencies: ["VaccelRPC", "VaccelAgentAPI"]
     ),
@@ -214,7 +229,7 @@ let package = Package(
     ),
     .testTarget(
       name: "VaccelCtlTests",
-      dependencies: ["VaccelCtlKit", "VaccelManifests", "StatusAPI", "VaccelConfig", "VaccelAgents", "DevicePlugin", "KubeletEmulation", .product(name: "Yams", package: "Yams")],
+      dependencies: ["VaccelCtlKit", "VaccelDemo", "VaccelManifests", "StatusAPI", "VaccelConfig", "VaccelAgents", "DevicePlugin", "KubeletEmulation", .product(name: "Yams", package: "Yams")],
       exclude: ["HelmRenderer"]
     ),
     .testTarget(

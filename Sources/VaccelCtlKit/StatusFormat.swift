@@ -54,7 +54,7 @@ public enum StatusFormat {
     }
   }
 
-  static func table(_ status: Vaccel_Deviceplugin_Status_V1_GetStatusResponse, wide: Bool) -> String {
+  public static func table(_ status: Vaccel_Deviceplugin_Status_V1_GetStatusResponse, wide: Bool) -> String {
     let now = status.nowUnixMs
     var resources = Table(
       headers: ["RESOURCE", "REGISTRATION", "SINCE", "SLOTS", "HEALTHY", "ALLOCATED", "AGENTS-READY"]

@@ -274,9 +274,10 @@ struct Doctor: AsyncParsableCommand {
   }
 }
 
-struct Demo: AsyncParsableCommand {
+struct Demo: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Run the real daemon against a built-in kubelet emulation in a temp folder: 3 pods, their agents, a session each, a recycled slot.")
+    abstract: "Run the real daemon against a built-in kubelet emulation in a temp folder: 3 pods, their agents, a session each, a recycled slot.",
+    discussion: "Runs vaccel-demo, built beside vaccelctl (vaccelctl itself links no daemon).")
 
   @Option(help: "The agent binary (default: vaccel-rpc-agent on PATH, else the stand-in built beside vaccelctl).")
   var agent: String?
@@ -284,13 +285,16 @@ struct Demo: AsyncParsableCommand {
   @Flag(help: "Keep the temp folder (sockets, slot folders, checkpoint, agent logs) for a look afterwards.")
   var keep = false
 
-  func run() async throws {
+  func run() throws {
     let folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
-    var demo = VaccelCtlKit.Demo(standinBinary: folder + "/vaccel-standin-agent", agentBinary: agent) { line in print(line) }
-    demo.keepFolder = keep
-    let started = ContinuousClock.now
-    let report = try await demo.run()
-    print("demo done in \((ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))): "
-      + "\(report.sessions.count) pods each reached an agent of their own")
+    let demo = folder + "/vaccel-demo"
+    guard FileManager.default.isExecutableFile(atPath: demo) else {
+      throw CtlError.failed("\(demo) does not exist: the demo is built beside vaccelctl by `swift build`")
+    }
+    let arguments = [demo] + (agent.map { ["--agent", $0] } ?? []) + (keep ? ["--keep"] : [])
+    // The demo in this process's place: its output, its signals, its exit code.
+    let argv = arguments.map { strdup($0) } + [nil]
+    execv(demo, argv)
+    throw CtlError.failed("cannot run \(demo): \(String(cString: strerror(errno)))")
   }
 }

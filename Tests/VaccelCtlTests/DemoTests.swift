@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import VaccelCtlKit
+import VaccelCtlKit
+@testable import VaccelDemo
 
 @Suite("vaccelctl demo")
 struct DemoTests {

@@ -9,8 +9,10 @@ import VaccelAgents
 import VaccelConfig
 import VaccelRPC
 import UnixSignals
+public import VaccelCtlKit
 
-/// `vaccelctl demo`: the real daemon (in this process) against a kubelet emulation over real
+/// `vaccelctl demo` (run as `vaccel-demo`, so that vaccelctl links no daemon): the real daemon
+/// (in this process) against a kubelet emulation over real
 /// unix sockets in a temp folder. Admits pods, starts their agents, makes a vAccel session
 /// round trip through each pod's endpoint, frees one and shows its slot recycled, cleans up.
 public struct Demo: Sendable {
