@@ -72,6 +72,13 @@ struct VaccelctlExecutableTests {
     #expect(render.status == 0 && render.output.contains("kind: Namespace"))
   }
 
+  /// `vaccelctl demo` runs vaccel-demo in its place: its words and exit code come through.
+  @Test func demoRunsTheDemoExecutable() async throws {
+    let result = try await Tool.run(Self.vaccelctl, ["demo", "--agent", "/nonexistent/vaccel-rpc-agent"])
+    #expect(result.status == 1)
+    #expect(result.error.contains("--agent /nonexistent/vaccel-rpc-agent does not exist"), "\(result.error)")
+  }
+
   @Test func manifestsPrintsTheRender() async throws {
     let result = try await Tool.run(Self.vaccelctl, ["manifests", "--k3s"])
     #expect(result.status == 0)
