@@ -30,7 +30,8 @@ struct VaccelDemoCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
-    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+    // This executable's own folder, however it was started (a bare name found on PATH, too).
+    let folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
     var demo = Demo(standinBinary: folder + "/vaccel-standin-agent", agentBinary: agent) { line in print(line) }
     demo.keepFolder = keep
     let started = ContinuousClock.now

@@ -286,7 +286,8 @@ struct Demo: ParsableCommand {
   var keep = false
 
   func run() throws {
-    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+    // This executable's own folder, however it was started (a bare name found on PATH, too).
+    let folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
     let demo = folder + "/vaccel-demo"
     guard FileManager.default.isExecutableFile(atPath: demo) else {
       throw CtlError.failed("\(demo) does not exist: the demo is built beside vaccelctl by `swift build`")
