@@ -180,11 +180,14 @@ public struct NodeDaemon: Sendable {
     if let metricsListener { services.append(metricsListener) }
     if let statusServer { services.append(statusServer) }
     services.append(contentsOf: plugins as [any Service])
-    let group = ServiceGroup(
-      configuration: ServiceGroupConfiguration(
-        services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-        gracefulShutdownSignals: gracefulShutdownSignals,
-        logger: logger))
+    var configuration = ServiceGroupConfiguration(
+      services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+      gracefulShutdownSignals: gracefulShutdownSignals,
+      logger: logger)
+    // A service stuck in its graceful shutdown is cancelled after this, so the daemon always
+    // gets to stop its agents and exit within the DaemonSet's 30 s grace period.
+    configuration.maximumGracefulShutdownDuration = Self.maximumGracefulShutdown
+    let group = ServiceGroup(configuration: configuration)
     logger.info(
       "starting",
       metadata: [
@@ -201,6 +204,8 @@ public struct NodeDaemon: Sendable {
     await stopAgents()
     logger.info("stopped")
   }
+
+  static let maximumGracefulShutdown: Duration = .seconds(15)
 
   private func stopAgents() async {
     for manager in managers {

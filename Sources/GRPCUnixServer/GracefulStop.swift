@@ -1,3 +1,4 @@
+import Synchronization
 public import GRPCCore
 
 extension GRPCServer {
@@ -11,7 +12,22 @@ extension GRPCServer {
       try await Task.sleep(for: deadline)
       serving.cancel()
     }
-    _ = await serving.result
+    // A serve task that outlives its cancellation must not hold the caller (and the daemon's
+    // exit) forever: a second past the deadline, the caller goes on without it. (A daemon whose
+    // metrics port was busy once hung here at start-up, under heavy load, instead of exiting 1.)
+    let done = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    let finish: @Sendable () -> Void = { done.withLock { $0.take() }?.resume() }
+    await withCheckedContinuation { continuation in
+      done.withLock { $0 = continuation }
+      Task {
+        _ = await serving.result
+        finish()
+      }
+      Task {
+        try? await Task.sleep(for: deadline + .seconds(1))
+        finish()
+      }
+    }
     canceller.cancel()
   }
 }
