@@ -43,20 +43,32 @@ final class GuestVM: @unchecked Sendable {
     try FileManager.default.createDirectory(atPath: (uds as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     let control = folder + "/vhost-user.sock"
     let backend = try ChildProcess(backendBinary, ["--guest-cid", "3", "--socket", control, "--uds-path", uds])
-    try await waitUntil("vhost-device-vsock's control socket", in: folder, timeout: .seconds(20)) {
-      Self.isSocket(control) || !backend.process.isRunning
+    do {
+      try await waitUntil("vhost-device-vsock's control socket", in: folder, timeout: .seconds(20)) {
+        Self.isSocket(control) || !backend.process.isRunning
+      }
+    } catch {
+      // It ignores the SIGTERM that ChildProcess sends on its way out: never leave it behind.
+      kill(backend.process.processIdentifier, SIGKILL)
+      throw error
     }
     guard backend.process.isRunning else { throw GuestError("vhost-device-vsock exited: \(backend.standardError)") }
     let serialLog = folder + "/serial.log"
-    let qemu = try ChildProcess(
-      "/usr/bin/env",
-      [
-        "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35,memory-backend=mem",
-        "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-m", "256M", "-smp", "1",
-        "-nodefaults", "-nic", "none", "-display", "none", "-serial", "file:\(serialLog)", "-no-reboot",
-        "-kernel", image + "/vmlinuz", "-initrd", image + "/initrd.gz", "-append", "console=ttyS0 panic=-1 quiet",
-        "-chardev", "socket,id=vsk,path=\(control)", "-device", "vhost-user-vsock-pci,chardev=vsk",
-      ])
+    let qemu: ChildProcess
+    do {
+      qemu = try ChildProcess(
+        "/usr/bin/env",
+        [
+          "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35,memory-backend=mem",
+          "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-m", "256M", "-smp", "1",
+          "-nodefaults", "-nic", "none", "-display", "none", "-serial", "file:\(serialLog)", "-no-reboot",
+          "-kernel", image + "/vmlinuz", "-initrd", image + "/initrd.gz", "-append", "console=ttyS0 panic=-1 quiet",
+          "-chardev", "socket,id=vsk,path=\(control)", "-device", "vhost-user-vsock-pci,chardev=vsk",
+        ])
+    } catch {
+      kill(backend.process.processIdentifier, SIGKILL)
+      throw error
+    }
     let vm = GuestVM(uds: uds, backend: backend, qemu: qemu, serialLog: serialLog)
     do {
       try await waitUntil("the guest's client to serve (serial log \(serialLog))", in: folder, timeout: timeout) {
