@@ -77,7 +77,8 @@ public struct CRISandboxLocator: SandboxLocating {
     return result + rest
   }
 
-  static func isSocket(_ path: String) -> Bool {
+  /// Whether `path` (followed if a link) is a unix socket now.
+  public static func isSocket(_ path: String) -> Bool {
     var info = stat()
     return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK
   }

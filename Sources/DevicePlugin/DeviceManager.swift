@@ -1,3 +1,4 @@
+import CRIClient
 public import Logging
 public import VaccelAgents
 public import VaccelConfig
@@ -285,11 +286,12 @@ public actor DeviceManager {
   /// slot with no agent placed yet (a daemon restart, a lost start) gets one. When the runtime
   /// does not answer, only vanished sockets count.
   public func followSandboxes() async {
-    guard let sandboxes, let agents else { return }
+    // Nothing held, nothing to follow: no ListPodSandbox call every poll on an idle node.
+    guard let sandboxes, let agents, table.allocatedCount > 0 else { return }
     let current = await sandboxes.currentSandboxes()
     for slot in table.slots where slot.allocated {
       var bound = agentStatus[slot.index].sandboxSocket.map { (id: agentStatus[slot.index].sandboxID, socket: $0) }
-      if let socket = bound?.socket, !SandboxJoin.socketExists(socket) {
+      if let socket = bound?.socket, !CRISandboxLocator.isSocket(socket) {
         await agents.slots[slot.index].unbind(why: "its VM socket \(socket) is gone")
         bound = nil
       }

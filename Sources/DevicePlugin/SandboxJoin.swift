@@ -1,5 +1,4 @@
 public import CRIClient
-import Glibc
 
 /// The join "slot → holder pod → its VM sandbox → the sandbox's hybrid-vsock socket" for
 /// hybrid-vsock resources: pod-resources says who holds a slot, the runtime's CRI which
@@ -73,10 +72,5 @@ public struct SandboxJoin: Sendable {
       newest[key] = sandbox
     }
     return newest
-  }
-
-  static func socketExists(_ path: String) -> Bool {
-    var info = stat()
-    return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK
   }
 }

@@ -48,11 +48,6 @@ public struct SandboxConfig: Sendable, Equatable {
     self.lookupTimeout = lookupTimeout
   }
 
-  /// `template` with the sandbox id filled in.
-  public static func vmSocket(_ template: String, id: String) -> String {
-    template.replacingOccurrences(of: idPlaceholder, with: id)
-  }
-
   /// The folders under which the daemon must see the runtime's sandboxes (mounted at the same
   /// path in the DaemonSet): each template's part before `{id}`.
   public var vmSocketRoots: [String] {
