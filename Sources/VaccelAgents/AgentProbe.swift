@@ -26,15 +26,24 @@ public struct AgentProbe: Sendable {
     case .connect:
       try await TTRPCClient.withConnection(to: address, timeout: timeout) { _ in }
     case .session:
-      try await TTRPCClient.withConnection(to: address, timeout: timeout) { connection in
-        let created = try await connection.call(
-          service: service, method: VaccelAgentService.Method.createSession,
-          request: Vaccel_Session_CreateRequest(), as: Vaccel_Session_CreateResponse.self)
-        _ = try await connection.call(
-          service: service, method: VaccelAgentService.Method.destroySession,
-          request: Vaccel_Session_DestroyRequest.with { $0.sessionID = created.sessionID },
-          as: Vaccel_Empty_Empty.self)
-      }
+      _ = try await Self.sessionRoundTrip(address, timeout: timeout, service: service)
+    }
+  }
+
+  /// `CreateSession` then `DestroySession` of that session: what every vAccel call starts with.
+  /// Returns the session's id (the probe, `vaccelctl probe`, the demo).
+  public static func sessionRoundTrip(
+    _ address: AgentAddress, timeout: Duration, service: String = VaccelAgentService.sync
+  ) async throws -> Int64 {
+    try await TTRPCClient.withConnection(to: address, timeout: timeout) { connection in
+      let created = try await connection.call(
+        service: service, method: VaccelAgentService.Method.createSession,
+        request: Vaccel_Session_CreateRequest(), as: Vaccel_Session_CreateResponse.self)
+      _ = try await connection.call(
+        service: service, method: VaccelAgentService.Method.destroySession,
+        request: Vaccel_Session_DestroyRequest.with { $0.sessionID = created.sessionID },
+        as: Vaccel_Empty_Empty.self)
+      return created.sessionID
     }
   }
 }

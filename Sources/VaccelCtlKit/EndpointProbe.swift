@@ -1,5 +1,5 @@
 import Foundation
-import VaccelAgentAPI
+import VaccelAgents
 import VaccelRPC
 
 /// `vaccelctl probe`: one vAccel session round trip (CreateSession, DestroySession) with the
@@ -31,15 +31,7 @@ public enum EndpointProbe {
   public static func run(_ address: AgentAddress, timeout: Duration, service: String = VaccelAgentService.sync) async throws(CtlError) -> Result {
     let started = ContinuousClock.now
     do {
-      let session = try await TTRPCClient.withConnection(to: address, timeout: timeout) { connection in
-        let created = try await connection.call(
-          service: service, method: VaccelAgentService.Method.createSession,
-          request: Vaccel_Session_CreateRequest(), as: Vaccel_Session_CreateResponse.self)
-        _ = try await connection.call(
-          service: service, method: VaccelAgentService.Method.destroySession,
-          request: Vaccel_Session_DestroyRequest.with { $0.sessionID = created.sessionID }, as: Vaccel_Empty_Empty.self)
-        return created.sessionID
-      }
+      let session = try await AgentProbe.sessionRoundTrip(address, timeout: timeout, service: service)
       return Result(address: address.description, sessionID: session, elapsed: ContinuousClock.now - started)
     } catch {
       throw .failed("no vAccel session with the agent at \(address): \(error)")

@@ -275,14 +275,6 @@ public struct Demo: Sendable {
     if case .unix(let path) = address, let mount = container.mounts.first(where: { path.hasPrefix($0.containerPath + "/") }) {
       address = .unix(path: mount.hostPath + path.dropFirst(mount.containerPath.count))
     }
-    return try await TTRPCClient.withConnection(to: address, timeout: .seconds(5)) { connection in
-      let created = try await connection.call(
-        service: VaccelAgentService.sync, method: VaccelAgentService.Method.createSession,
-        request: Vaccel_Session_CreateRequest(), as: Vaccel_Session_CreateResponse.self)
-      _ = try await connection.call(
-        service: VaccelAgentService.sync, method: VaccelAgentService.Method.destroySession,
-        request: Vaccel_Session_DestroyRequest.with { $0.sessionID = created.sessionID }, as: Vaccel_Empty_Empty.self)
-      return created.sessionID
-    }
+    return try await AgentProbe.sessionRoundTrip(address, timeout: .seconds(5))
   }
 }
