@@ -50,18 +50,19 @@ struct StatusService: StatusV1.SimpleServiceProtocol {
   ) async throws {
     let selected = try select(request.resources)
     let (ticks, tick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-    var sources: [AsyncStream<Void>] = []
-    for plugin in selected {
-      sources.append(await plugin.manager.changes())
-      sources.append(plugin.registration.changes())
-    }
+    var slotChanges: [AsyncStream<Void>] = []
+    for plugin in selected { slotChanges.append(await plugin.manager.changes()) }
+    let registrationChanges = selected.map { $0.registration.changes() }
     try await withThrowingTaskGroup(of: Void.self) { group in
-      for (index, source) in sources.enumerated() {
+      for source in slotChanges {
         group.addTask {
           for await _ in source { tick.yield() }
           // A resource's slot changes end when the daemon stops: so does the watch.
-          if index % 2 == 0 { tick.finish() }
+          tick.finish()
         }
+      }
+      for source in registrationChanges {
+        group.addTask { for await _ in source { tick.yield() } }
       }
       try await response.write(try await getStatus(request: request, context: context))
       for await _ in ticks {

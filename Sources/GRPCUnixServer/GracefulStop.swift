@@ -17,17 +17,18 @@ extension GRPCServer {
     // metrics port was busy once hung here at start-up, under heavy load, instead of exiting 1.)
     let done = Mutex<CheckedContinuation<Void, Never>?>(nil)
     let finish: @Sendable () -> Void = { done.withLock { $0.take() }?.resume() }
+    let giveUp = Task {
+      try? await Task.sleep(for: deadline + .seconds(1))
+      finish()
+    }
     await withCheckedContinuation { continuation in
       done.withLock { $0 = continuation }
       Task {
         _ = await serving.result
         finish()
       }
-      Task {
-        try? await Task.sleep(for: deadline + .seconds(1))
-        finish()
-      }
     }
+    giveUp.cancel()
     canceller.cancel()
   }
 }
