@@ -200,7 +200,8 @@ struct HybridVsockTests {
   /// A VM socket so deep that `_2048` cannot follow it in a unix socket path: a clear error at
   /// PreStartContainer, not an agent that panics at bind in a loop.
   @Test func aSocketPathTooLongIsNamedAtPreStart() async throws {
-    try await Self.withNode(readyTimeout: .seconds(1)) { node in
+    // Long enough for a busy machine to have tried the start once (the error names its cause).
+    try await Self.withNode(readyTimeout: .seconds(3)) { node in
       let harness = node.harness
       _ = try await harness.kubelet.allocate(harness.resource, [["accel-0"]])
       node.podResources.set(harness.resource, ["accel-0": Holder(namespace: "ml", pod: "deep", container: "app")])

@@ -89,6 +89,12 @@ struct StatusAPITests {
       update.finish()
       return ended
     }
+    // A safety net, not the thing waited for: a broken watch fails the test instead of hanging it.
+    let deadline = Task {
+      try await Task.sleep(for: Self.timeout)
+      update.finish()
+    }
+    defer { deadline.cancel() }
     var iterator = updates.makeAsyncIterator()
     let first = try #require(await iterator.next())
     #expect(first.resources.first?.slotsAllocated == 0)
