@@ -1,13 +1,15 @@
 # The DaemonSet's image: vaccel-device-plugin and vaccelctl on a slim Debian, Swift runtime
-# linked in statically. The host's vAccel install is mounted at run time, not baked in.
-# (Not built on the project's build machine, which has no container runtime.)
+# linked in statically, stripped. The host's vAccel install is mounted at run time, not baked in.
+# For machines with Docker. scripts/build-image builds the same contents without Docker
+# (debootstrap, umoci) as an OCI archive; that one is what the tests run (ImageTests).
 FROM swift:6.3-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN swift build -c release --static-swift-stdlib --product vaccel-device-plugin \
  && swift build -c release --static-swift-stdlib --product vaccelctl \
  && install -D -m 0755 .build/release/vaccel-device-plugin /out/vaccel-device-plugin \
- && install -D -m 0755 .build/release/vaccelctl /out/vaccelctl
+ && install -D -m 0755 .build/release/vaccelctl /out/vaccelctl \
+ && strip /out/vaccel-device-plugin /out/vaccelctl
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libstdc++6 \
