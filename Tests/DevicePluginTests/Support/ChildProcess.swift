@@ -8,6 +8,7 @@ final class ChildProcess: @unchecked Sendable {
   private let errorOutput = LockedData()
   private let exit: Task<Int32, Never>
   private let stderrEnd: AsyncStream<Void>
+  private let exitWaiters = ExitWaiters()
 
   /// `mergeStandardError`: stderr lines arrive in `lines` too (an agent's ready line is there).
   init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, mergeStandardError: Bool = false) throws {
@@ -43,7 +44,12 @@ final class ChildProcess: @unchecked Sendable {
     }.start()
     stderrEnd = eof
     let (exited, exitContinuation) = AsyncStream.makeStream(of: Int32.self)
-    process.terminationHandler = { exitContinuation.yield($0.terminationStatus); exitContinuation.finish() }
+    let waiters = exitWaiters
+    process.terminationHandler = {
+      exitContinuation.yield($0.terminationStatus)
+      exitContinuation.finish()
+      waiters.exited($0.terminationStatus)
+    }
     exit = Task { await exited.first { _ in true } ?? -1 }
     try process.run()
   }
@@ -73,6 +79,19 @@ final class ChildProcess: @unchecked Sendable {
     return status
   }
 
+  /// Its exit status, once it has exited (stderr may still be draining: `wait()` waits for
+  /// both). Unlike `wait()`, a cancelled caller stops waiting (CancellationError).
+  func exited() async throws -> Int32 {
+    let id = UUID()
+    return try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { continuation in
+        exitWaiters.add(id, continuation)
+      }
+    } onCancel: {
+      exitWaiters.cancel(id)
+    }
+  }
+
   /// What the child wrote to stderr so far (all of it once `wait()` returned).
   var standardError: String { String(decoding: errorOutput.value, as: UTF8.self) }
 
@@ -85,6 +104,45 @@ final class ChildProcess: @unchecked Sendable {
     for await line in child.lines { output.append(line) }
     let status = await child.wait()
     return (status, output.joined(separator: "\n"), child.standardError)
+  }
+}
+
+/// Callers of `exited()`: resumed with the status, or with CancellationError when cancelled.
+private final class ExitWaiters: @unchecked Sendable {
+  private let lock = NSLock()
+  private var status: Int32?
+  private var waiting: [UUID: CheckedContinuation<Int32, any Error>] = [:]
+  private var cancelled: Set<UUID> = []
+
+  func add(_ id: UUID, _ continuation: CheckedContinuation<Int32, any Error>) {
+    lock.lock()
+    if let status {
+      lock.unlock()
+      continuation.resume(returning: status)
+    } else if cancelled.remove(id) != nil {
+      lock.unlock()
+      continuation.resume(throwing: CancellationError())
+    } else {
+      waiting[id] = continuation
+      lock.unlock()
+    }
+  }
+
+  func cancel(_ id: UUID) {
+    lock.lock()
+    let continuation = waiting.removeValue(forKey: id)
+    if continuation == nil, status == nil { cancelled.insert(id) }  // cancelled before add
+    lock.unlock()
+    continuation?.resume(throwing: CancellationError())
+  }
+
+  func exited(_ code: Int32) {
+    lock.lock()
+    status = code
+    let all = waiting.values
+    waiting.removeAll()
+    lock.unlock()
+    for continuation in all { continuation.resume(returning: code) }
   }
 }
 
