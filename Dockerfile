@@ -5,14 +5,15 @@
 FROM swift:6.3-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN swift build -c release --static-swift-stdlib --product vaccel-device-plugin \
+RUN apt-get update && apt-get install -y --no-install-recommends libyaml-dev \
+ && swift build -c release --static-swift-stdlib --product vaccel-device-plugin \
  && swift build -c release --static-swift-stdlib --product vaccelctl \
  && install -D -m 0755 .build/release/vaccel-device-plugin /out/vaccel-device-plugin \
  && install -D -m 0755 .build/release/vaccelctl /out/vaccelctl \
  && strip /out/vaccel-device-plugin /out/vaccelctl
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libstdc++6 \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libstdc++6 libyaml-0-2 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /usr/local/bin/
 ENTRYPOINT ["/usr/local/bin/vaccel-device-plugin"]

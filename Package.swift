@@ -79,11 +79,14 @@ let package = Package(
     ),
     // posix_spawn with a clean signal mask, pidfd, subreaper: what Swift cannot call directly.
     .target(name: "CVaccelSystem"),
+    // libyaml (Debian: libyaml-dev), for the config reader: the daemon links no Yams, and
+    // through it no Foundation and no ICU.
+    .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
     .target(
       name: "VaccelConfig",
       dependencies: [
         "DaemonLogging",
-        .product(name: "Yams", package: "Yams"),
+        "CYAML",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),

@@ -8,7 +8,6 @@ import Logging
 import Glibc
 #endif
 import DaemonLogging
-import Yams
 
 /// Values given on the command line; nil means "not given".
 public struct ConfigOverrides: Sendable, Equatable {
@@ -96,9 +95,9 @@ public enum ConfigLoader {
 
   /// Parses a config document (without applying overrides or validating cross-field rules).
   static func parse(yaml: String, source: String) throws(ConfigError) -> Layered {
-    let node: Node?
+    let node: YAMLNode?
     do {
-      node = try Yams.compose(yaml: yaml)
+      node = try YAMLComposer.compose(yaml)
     } catch {
       throw ConfigError(source: source, field: "", problem: "not valid YAML: \(YAMLErrorText.describe(error, in: yaml))")
     }

@@ -1,24 +1,15 @@
-import Yams
-
-/// What is wrong with a document Yams could not read, said briefly. Yams' own text quotes the
-/// whole offending line with a caret under the column; a config line can be as long as the
-/// 1 MiB file, so this quotes only a window around the column, caret included.
+/// What is wrong with a document libyaml could not read, said briefly: libyaml's words, where,
+/// and a window of the line around the column with a caret (a config line can be as long as
+/// the 1 MiB file, so never the whole line).
 enum YAMLErrorText {
   static let window = 72
 
-  static func describe(_ error: any Error, in yaml: String) -> String {
-    guard let error = error as? YamlError else { return String(describing: error) }
-    switch error {
-    case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-      .composer(let context, let problem, let mark, _):
-      let during = context.map { "\($0.text) at line \($0.mark.line), column \($0.mark.column): " } ?? ""
-      return "line \(mark.line), column \(mark.column): \(during)\(problem)\n"
-        + excerpt(of: yaml, line: mark.line, column: mark.column)
-    case .reader(let problem, let offset, _, _):
-      return problem + (offset.map { " at byte \($0)" } ?? "")
-    default:
-      return error.description
+  static func describe(_ error: YAMLSyntaxError, in yaml: String) -> String {
+    guard let line = error.line, let column = error.column else {
+      return error.problem + (error.offset.map { " at byte \($0)" } ?? "")
     }
+    let during = error.context.map { "\($0.text) at line \($0.line), column \($0.column): " } ?? ""
+    return "line \(line), column \(column): \(during)\(error.problem)\n" + excerpt(of: yaml, line: line, column: column)
   }
 
   /// Up to `window` characters of line `line` around `column` (both from 1, columns counted in

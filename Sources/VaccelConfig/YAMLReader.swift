@@ -1,14 +1,12 @@
-import Yams
-
 /// Reads a YAML mapping strictly: every key must be known and of the right type, and every
 /// problem is reported with its full field path (`resources[1].slots`).
 struct YAMLReader {
   let source: String
   let path: String
-  private var entries: [(key: String, value: Node)] = []
+  private var entries: [(key: String, value: YAMLNode)] = []
   private var consumed: Set<String> = []
 
-  init(_ node: Node, source: String, path: String) throws(ConfigError) {
+  init(_ node: YAMLNode, source: String, path: String) throws(ConfigError) {
     self.source = source
     self.path = path
     guard case .mapping(let mapping) = node else {
@@ -32,11 +30,11 @@ struct YAMLReader {
     ConfigError(source: source, field: field, problem: problem)
   }
 
-  private mutating func take(_ key: String) -> Node? {
+  private mutating func take(_ key: String) -> YAMLNode? {
     consumed.insert(key)
     guard let node = entries.first(where: { $0.key == key })?.value else { return nil }
     // An explicit `~`/`null`/empty value means "not set", like a missing key.
-    if case .scalar(let scalar) = node, scalar.style == .plain, node.null != nil { return nil }
+    if node.isNull { return nil }
     return node
   }
 
@@ -51,8 +49,8 @@ struct YAMLReader {
   mutating func int(_ key: String) throws(ConfigError) -> Int? {
     guard let node = take(key) else { return nil }
     // Plain scalars only: a quoted "8" is a string, not a number.
-    guard case .scalar(let scalar) = node, scalar.style == .plain, let value = node.int else {
-      if case .scalar(let scalar) = node, scalar.style != .plain, Int(scalar.string) != nil {
+    guard let value = node.int else {
+      if case .scalar(let scalar) = node, !scalar.plain, Int(scalar.string) != nil {
         throw error(child(key), "expected a whole number, got the quoted string \(Self.describe(node)); write \(scalar.string) without quotes")
       }
       throw error(child(key), "expected a whole number, got \(Self.describe(node))")
@@ -90,7 +88,7 @@ struct YAMLReader {
     return try strings(in: sequence, key)
   }
 
-  private func strings(in sequence: Node.Sequence, _ key: String) throws(ConfigError) -> [String] {
+  private func strings(in sequence: [YAMLNode], _ key: String) throws(ConfigError) -> [String] {
     var strings: [String] = []
     for element in sequence {
       guard case .scalar(let scalar) = element else {
@@ -148,12 +146,11 @@ struct YAMLReader {
     }
   }
 
-  static func describe(_ node: Node) -> String {
+  static func describe(_ node: YAMLNode) -> String {
     switch node {
     case .scalar(let scalar): return "'\(scalar.string.prefix(40))'"
     case .mapping: return "a mapping"
     case .sequence: return "a list"
-    case .alias: return "an alias"
     }
   }
 }

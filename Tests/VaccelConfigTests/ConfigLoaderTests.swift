@@ -77,6 +77,27 @@ struct ConfigLoaderTests {
     #expect(config.resources[2].nodeIP == "10.0.0.2")
   }
 
+  /// libyaml's anchors and aliases, block and flow styles, comments, numbers as YAML writes them.
+  @Test func yamlFeaturesResolveAsYAMLSays() throws {
+    let config = try load("""
+      # comment
+      version: v1
+      agent:
+        args: &args [-a, "{address}", --debug]
+      resources:
+        - {name: vaccel.org/a, slots: 0x10, warm: 0o2}
+        - name: vaccel.org/b
+          slots: +3
+          agent: {args: *args}
+      runDir: ~
+      """)
+    #expect(config.agent.args == ["-a", "{address}", "--debug"])
+    #expect(config.resources.map(\.slots) == [16, 3])
+    #expect(config.resources[0].warm == 2)
+    #expect(config.resources[1].agent.args == ["-a", "{address}", "--debug"])
+    #expect(config.runDir == DaemonConfig().runDir, "a null value is not set")
+  }
+
   @Test func environmentOverridesFileAndFlagsOverrideEnvironment() throws {
     let yaml = "version: v1\nrunDir: /from-file\nstateDir: /state-file\nlogLevel: error\n"
     let env = ["VACCEL_DP_RUN_DIR": "/from-env", "VACCEL_DP_LOG_LEVEL": "debug"]
@@ -153,7 +174,10 @@ struct ConfigLoaderTests {
     ("version: v1\nresources: {name: vaccel.org/a}\n", "resources", "expected a list"),
     ("version: v1\nkubelet: /x\n", "kubelet", "expected a mapping"),
     ("version: v1\nrunDir: relative/path\n", "runDir", "absolute"),
-    ("version: v1\nrunDir: /a\nrunDir: /b\n", "", "duplicated key"),
+    ("version: v1\nrunDir: /a\nrunDir: /b\n", "runDir", "appears twice"),
+    ("version: v1\nresources: [{name: vaccel.org/a, slots: 1, slots: 2}]\n", "resources[0].slots", "appears twice"),
+    ("version: v1\nagent: &a {binary: /x}\nk3s: *b\n", "", "undefined alias"),
+    ("version: v1\n---\nversion: v1\n", "", "single document"),
     ("version: v1\nlogLevel: loud\n", "logLevel", "not one of"),
     ("version: v1\nlogFormat: xml\n", "logFormat", "keyvalue, json"),
     ("version: v1\nmetrics: {address: 9464}\n", "metrics.address", "host:port"),
@@ -193,6 +217,10 @@ struct ConfigLoaderTests {
     ("version: v1\n\(String(repeating: "k", count: 500)): 1\n", "unknown key"),
     ("version: v1\n\(String(repeating: "k", count: 70_000)): 1\n", "could not find expected ':'"),
     ("version: v1\nagent: \(String(repeating: "{a: ", count: 5_000))\n", "Maximum nesting level"),
+    // A billion laughs: ten aliases of ten aliases of ... of ten scalars.
+    ("version: v1\nl0: &l0 [\(Array(repeating: "x", count: 10).joined(separator: ", "))]\n"
+      + (1...8).map { "l\($0): &l\($0) [\(Array(repeating: "*l\($0 - 1)", count: 10).joined(separator: ", "))]" }.joined(separator: "\n") + "\n",
+      "aliases are expanded"),
   ])
   func hugeInputGivesAShortError(_ yaml: String, _ explanation: String) throws {
     do {
