@@ -143,8 +143,8 @@ struct ImageTests {
     await podResources.stop()
   }
 
-  /// The control: the same image without a library the daemon links (zlib) fails at once, and
-  /// says which; the test above would have caught it.
+  /// The control: the same image without a library the daemon links (libyaml, the config
+  /// reader) fails at once, and says which; the test above would have caught it.
   @Test(
     "the control: an image missing a library the daemon needs exits naming it",
     .enabled(if: ImageTests.missing.isEmpty || ImageTests.required, "needs scripts/build-image and scripts/install-image-deps"))
@@ -153,14 +153,14 @@ struct ImageTests {
     let directory = try TestDirectory()
     let container = try await ImageContainer.prepare(runtime: "runc", in: directory, hostRoot: directory.sub("host"))
     let libraries = container.bundle + "/rootfs/usr/lib/x86_64-linux-gnu"
-    let zlib = try FileManager.default.contentsOfDirectory(atPath: libraries).filter { $0.hasPrefix("libz.so") }
-    try #require(!zlib.isEmpty, "the image has zlib")
-    for name in zlib { try FileManager.default.removeItem(atPath: libraries + "/" + name) }
+    let libyaml = try FileManager.default.contentsOfDirectory(atPath: libraries).filter { $0.hasPrefix("libyaml-0.so") }
+    try #require(!libyaml.isEmpty, "the image has libyaml")
+    for name in libyaml { try FileManager.default.removeItem(atPath: libraries + "/" + name) }
     let daemon = try container.run()
     let status = await daemon.wait(timeout: .seconds(60))
     await container.remove()
     #expect(status != 0)
-    #expect(daemon.standardError.contains("libz.so.1"), "\(daemon.standardError)")
+    #expect(daemon.standardError.contains("libyaml-0.so.2"), "\(daemon.standardError)")
   }
 
   /// A host vAccel install as the DaemonSet mounts it: `bin/vaccel-rpc-agent` (the stand-in)
