@@ -82,11 +82,13 @@ let package = Package(
     // libyaml (Debian: libyaml-dev), for the config reader: the daemon links no Yams, and
     // through it no Foundation and no ICU.
     .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+    // YAML read (the config) and written (the manifests) with libyaml.
+    .target(name: "LibYAML", dependencies: ["CYAML"]),
     .target(
       name: "VaccelConfig",
       dependencies: [
         "DaemonLogging",
-        "CYAML",
+        "LibYAML",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
@@ -118,7 +120,7 @@ let package = Package(
     // Kubernetes objects from typed models: no gRPC, no daemon (vaccelctl manifests, k3s auto-deploy).
     .target(
       name: "VaccelManifests",
-      dependencies: ["VaccelConfig", .product(name: "Yams", package: "Yams")]
+      dependencies: ["VaccelConfig", "LibYAML"]
     ),
     // What vaccelctl does: status client and tables, probe, doctor. No daemon (DevicePlugin).
     .target(

@@ -1,3 +1,5 @@
+import LibYAML
+
 /// What is wrong with a document libyaml could not read, said briefly: libyaml's words, where,
 /// and a window of the line around the column with a caret (a config line can be as long as
 /// the 1 MiB file, so never the whole line).

@@ -1,3 +1,5 @@
+import LibYAML
+
 /// Reads a YAML mapping strictly: every key must be known and of the right type, and every
 /// problem is reported with its full field path (`resources[1].slots`).
 struct YAMLReader {

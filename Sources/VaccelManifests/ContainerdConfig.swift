@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The containerd runtime entries for the RuntimeClass handlers, in both config schemas:
 /// version 2 (containerd 1.7, k3s `config.toml.tmpl`) and version 3 (containerd 2.x, k3s
@@ -54,9 +58,9 @@ extension ContainerdConfig {
   }
 
   public static func k3sForm(generated text: String, configDir: String = k3sConfigDir) -> K3sForm {
-    let version = text.split(separator: "\n").contains { $0.replacingOccurrences(of: " ", with: "") == "version=3" } ? 3 : 2
+    let version = text.split(separator: "\n").contains { $0.filter { $0 != " " } == "version=3" } ? 3 : 2
     let folder = version == 3 ? "config-v3.toml.d" : "config.toml.d"
-    let imports = text.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("imports") }
+    let imports = text.split(separator: "\n").first { $0.drop { $0 == " " || $0 == "\t" }.hasPrefix("imports") }
     let dropIn = imports.map(String.init).flatMap { $0.contains(folder + "/*.toml") ? configDir + "/" + folder : nil }
     return K3sForm(version: version, dropInDir: dropIn)
   }

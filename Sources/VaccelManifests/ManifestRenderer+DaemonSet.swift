@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import VaccelConfig
 
 extension ManifestRenderer {
@@ -68,10 +72,10 @@ extension ManifestRenderer {
       mounts.append(VolumeMount(name: name, mountPath: path, readOnly: readOnly ? true : nil))
     }
     host("device-plugins", config.kubelet.devicePluginDir, type: "Directory")
-    host("pod-resources", (config.kubelet.podResourcesSocket as NSString).deletingLastPathComponent, type: "Directory", readOnly: true)
+    host("pod-resources", config.kubelet.podResourcesSocket.deletingLastPathComponent, type: "Directory", readOnly: true)
     host("run", config.runDir, type: "DirectoryOrCreate")
     host("state", config.stateDir, type: "DirectoryOrCreate")
-    let statusDir = (config.statusSocket as NSString).deletingLastPathComponent
+    let statusDir = config.statusSocket.deletingLastPathComponent
     if !config.statusSocket.isEmpty, !statusDir.isInside(config.runDir) {
       host("status", statusDir, type: "DirectoryOrCreate")
     }
@@ -108,7 +112,7 @@ extension ManifestRenderer {
 
   /// The folders of the CRI sockets the daemon may ask, in the config's order.
   func criFolders() -> [String] {
-    Self.outermost(config.sandboxes.criSockets.map { ($0 as NSString).deletingLastPathComponent })
+    Self.outermost(config.sandboxes.criSockets.map(\.deletingLastPathComponent))
   }
 
   /// `paths` without duplicates or any that lies inside another, in their order. Lexical only:
@@ -135,15 +139,15 @@ extension ManifestRenderer {
     var paths: [String] = []
     for agent in agents {
       if agent.binary.hasPrefix("/") {
-        let bin = (agent.binary as NSString).deletingLastPathComponent
-        paths.append((bin as NSString).lastPathComponent == "bin" ? (bin as NSString).deletingLastPathComponent : bin)
+        let bin = agent.binary.deletingLastPathComponent
+        paths.append(bin.lastPathComponent == "bin" ? bin.deletingLastPathComponent : bin)
       }
       if let libraryPath = agent.libraryPath {
         paths += libraryPath.split(separator: ":").map(String.init).filter { $0.hasPrefix("/") }
       }
     }
     var kept: [String] = []
-    for path in paths.map({ ($0 as NSString).standardizingPath }).sorted()
+    for path in paths.map(\.standardizingPath).sorted()
     where !system.contains(path) && !kept.contains(where: { path.isInside($0) }) {
       kept.append(path)
     }

@@ -1,20 +1,20 @@
 import CYAML
 
-/// A YAML node as the config reader needs it: scalars keep whether they were plain (a quoted
-/// "8" is a string, not a number), aliases are resolved to the node they name.
-indirect enum YAMLNode: Sendable {
+/// A YAML node as the config reader and the manifest writer need it: scalars keep whether they
+/// were plain (a quoted "8" is a string, not a number), aliases are resolved to the node they name.
+public indirect enum YAMLNode: Sendable {
   case scalar(YAMLScalar)
   case mapping([(key: YAMLNode, value: YAMLNode)])
   case sequence([YAMLNode])
 
   /// A plain `~`, `null`, `Null`, `NULL` or empty scalar: the YAML core schema's null.
-  var isNull: Bool {
+  public var isNull: Bool {
     guard case .scalar(let scalar) = self, scalar.plain else { return false }
     return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
   }
 
   /// A plain scalar that is a YAML core schema integer: decimal, `0o` octal or `0x` hex.
-  var int: Int? {
+  public var int: Int? {
     guard case .scalar(let scalar) = self, scalar.plain else { return nil }
     let text = scalar.string
     if text.hasPrefix("0x") { return Int(text.dropFirst(2), radix: 16) }
@@ -24,30 +24,35 @@ indirect enum YAMLNode: Sendable {
   }
 }
 
-struct YAMLScalar: Sendable {
-  var string: String
+public struct YAMLScalar: Sendable {
+  public var string: String
   /// Plain style and no explicit tag: the only scalars that resolve to numbers or null.
-  var plain: Bool
+  public var plain: Bool
+
+  public init(string: String, plain: Bool) {
+    self.string = string
+    self.plain = plain
+  }
 }
 
 /// Where libyaml stopped, with its own words; lines and columns counted from 1.
-struct YAMLSyntaxError: Error, Sendable {
-  var problem: String
-  var line: Int?
-  var column: Int?
-  var context: (text: String, line: Int, column: Int)?
-  var offset: Int?
+public struct YAMLSyntaxError: Error, Sendable {
+  public var problem: String
+  public var line: Int?
+  public var column: Int?
+  public var context: (text: String, line: Int, column: Int)?
+  public var offset: Int?
 }
 
 /// Composes one YAML document into `YAMLNode`s with libyaml's event parser. Iterative (a
 /// document nested 5,000 deep is an error, not a deep recursion), with bounds on nesting and
 /// on the nodes that aliases may multiply.
-enum YAMLComposer {
-  static let maximumDepth = 512
-  static let maximumNodes = 1_000_000
+public enum YAMLComposer {
+  public static let maximumDepth = 512
+  public static let maximumNodes = 1_000_000
 
   /// The document's root, or nil for an empty stream.
-  static func compose(_ yaml: String) throws(YAMLSyntaxError) -> YAMLNode? {
+  public static func compose(_ yaml: String) throws(YAMLSyntaxError) -> YAMLNode? {
     var parser = yaml_parser_t()
     guard yaml_parser_initialize(&parser) == 1 else { throw YAMLSyntaxError(problem: "libyaml could not start (out of memory)") }
     defer { yaml_parser_delete(&parser) }
