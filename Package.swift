@@ -83,12 +83,12 @@ let package = Package(
     // through it no Foundation and no ICU.
     .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
     // YAML read (the config) and written (the manifests) with libyaml.
-    .target(name: "LibYAML", dependencies: ["CYAML"]),
+    .target(name: "VaccelYAML", dependencies: ["CYAML"]),
     .target(
       name: "VaccelConfig",
       dependencies: [
         "DaemonLogging",
-        "LibYAML",
+        "VaccelYAML",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
@@ -120,7 +120,7 @@ let package = Package(
     // Kubernetes objects from typed models: no gRPC, no daemon (vaccelctl manifests, k3s auto-deploy).
     .target(
       name: "VaccelManifests",
-      dependencies: ["VaccelConfig", "LibYAML"]
+      dependencies: ["VaccelConfig", "VaccelYAML"]
     ),
     // What vaccelctl does: status client and tables, probe, doctor. No daemon (DevicePlugin).
     .target(

@@ -8,7 +8,7 @@ import Logging
 import Glibc
 #endif
 import DaemonLogging
-import LibYAML
+import VaccelYAML
 
 /// Values given on the command line; nil means "not given".
 public struct ConfigOverrides: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import LibYAML
+import VaccelYAML
 
 /// What is wrong with a document libyaml could not read, said briefly: libyaml's words, where,
 /// and a window of the line around the column with a caret (a config line can be as long as

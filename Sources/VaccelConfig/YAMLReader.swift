@@ -1,4 +1,4 @@
-import LibYAML
+import VaccelYAML
 
 /// Reads a YAML mapping strictly: every key must be known and of the right type, and every
 /// problem is reported with its full field path (`resources[1].slots`).

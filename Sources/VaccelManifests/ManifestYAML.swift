@@ -3,7 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import LibYAML
+import VaccelYAML
 
 /// How every manifest is written: keys sorted (as kubectl prints), multi-line strings as
 /// literal blocks, each document opened with `---`. Deterministic, and clean for yamllint.
