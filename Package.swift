@@ -17,7 +17,9 @@ let package = Package(
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
     .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
     .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
-    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+    // No default traits: BinaryDelimitedStreams imports Foundation, and with it ICU, into
+    // everything that links protobuf (the daemon included). grpc-swift-protobuf opts out too.
+    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0", traits: []),
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

@@ -70,7 +70,7 @@ public struct CRISandboxLocator: SandboxLocating {
   static func fill(_ template: String, id: String) -> String {
     var result = ""
     var rest = Substring(template)
-    while let range = rest.range(of: idPlaceholder) {
+    while let range = rest.firstRange(of: idPlaceholder) {
       result += rest[..<range.lowerBound] + id
       rest = rest[range.upperBound...]
     }

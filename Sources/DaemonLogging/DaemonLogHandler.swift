@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 public import Logging
 import Synchronization
 
@@ -92,7 +99,8 @@ public struct DaemonLogHandler: LogHandler {
       case "\t": out += "\\t"
       default:
         if scalar.value < 0x20 {
-          out += String(format: "\\u%04x", scalar.value)
+          let hex = String(scalar.value, radix: 16)
+          out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
         } else {
           out.unicodeScalars.append(scalar)
         }

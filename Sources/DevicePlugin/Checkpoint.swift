@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import NodeSupport
 
 /// What must survive a daemon restart, per slot: who holds it, and which agent serves it.

@@ -1,6 +1,13 @@
 public import Logging
 public import ServiceLifecycle
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import Synchronization
 public import VaccelMetrics

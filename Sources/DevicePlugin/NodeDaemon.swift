@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 public import Logging
 public import NodeSupport
 public import ServiceLifecycle
@@ -116,7 +123,7 @@ public struct NodeDaemon: Sendable {
     try Directories.create(config.kubelet.devicePluginDir)
     try Directories.create(config.runDir)
     if !config.statusSocket.isEmpty {
-      try Directories.create((config.statusSocket as NSString).deletingLastPathComponent)
+      try Directories.create(Directories.parent(of: config.statusSocket))
     }
   }
 

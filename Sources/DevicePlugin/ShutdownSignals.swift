@@ -1,5 +1,10 @@
 import CVaccelSystem
+import NodeSupport
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Glibc
 import ServiceLifecycle
 
@@ -28,7 +33,7 @@ public final class ShutdownSignals: Sendable {
     let (requests, continuation) = AsyncStream.makeStream(of: Int32.self)
     // A blocking read on a thread of its own: the handler can only write to a pipe, and this
     // must work before (and whatever) the cooperative pool runs.
-    let reader = Thread {
+    OSThread.start {
       var byte: UInt8 = 0
       while true {
         let count = read(fd, &byte, 1)
@@ -38,8 +43,6 @@ public final class ShutdownSignals: Sendable {
       }
       continuation.finish()
     }
-    reader.name = "shutdown-signals"
-    reader.start()
     return ShutdownSignals(requests: requests)
   }
 }

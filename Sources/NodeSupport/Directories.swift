@@ -19,6 +19,14 @@ public struct FileSystemError: Error, Equatable, CustomStringConvertible, Sendab
 
 /// Folder helpers on the raw syscalls, so that a symlink planted in our tree is never followed.
 public enum Directories {
+  /// The folder `path` is in, lexically: `/a/b` → `/a`, `/a` → `/`, `a` → ``.
+  public static func parent(of path: String) -> String {
+    var path = Substring(path)
+    while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+    guard let slash = path.lastIndex(of: "/") else { return "" }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+  }
+
   /// `mkdir -p` for a configured root (`runDir`, `stateDir`): symlinks among its ancestors are
   /// the operator's business (`/var/run` is one on most distributions) and are followed.
   public static func create(_ path: String, mode: mode_t = 0o755) throws(FileSystemError) {

@@ -1,4 +1,3 @@
-import Foundation  // Thread: inotify needs a thread of its own
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -69,12 +68,11 @@ public struct InotifyWatcher: DirectoryWatching {
       var byte: UInt8 = 1
       _ = write(wakeWriteFD, &byte, 1)
     }
-    let thread = Thread {
+    // inotify needs a thread of its own: its read blocks.
+    OSThread.start {
       loop.run()
       close(wakeWriteFD)
     }
-    thread.name = "inotify \(directory)"
-    thread.start()
     return stream
   }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Glibc
 import Logging
 import NodeSupport
@@ -37,7 +41,7 @@ public enum AgentTrial {
     environment["PATH"] = environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     let spec = LaunchSpec(
       executable: install.executable,
-      arguments: agent.args.map { $0.replacingOccurrences(of: AgentConfig.addressPlaceholder, with: address.description) },
+      arguments: agent.args.map { $0.replacing(AgentConfig.addressPlaceholder, with: address.description) },
       environment: environment, logPath: log)
     let process: MonitoredProcess
     do {
@@ -71,6 +75,6 @@ public enum AgentTrial {
   /// The agent's last non-empty line of output, shortened.
   private static func lastLine(_ path: String) -> String? {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-    return text.split(separator: "\n").last(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }).map { String($0.prefix(300)) }
+    return text.split(separator: "\n").last(where: { $0.contains { $0 != " " && $0 != "\t" } }).map { String($0.prefix(300)) }
   }
 }

@@ -1,5 +1,10 @@
 import CVaccelSystem
-import Foundation  // Thread
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import NodeSupport
 public import Logging
 import Synchronization
 
@@ -117,9 +122,7 @@ public final class ProcessMonitor: Sendable {
     if reapOrphans && vdp_set_child_subreaper() != 0 {
       logger.warning("cannot become a child subreaper; orphans of agents are reaped by init", metadata: ["errno": "\(errno)"])
     }
-    let thread = Thread { [self] in self.run() }
-    thread.name = "process-monitor"
-    thread.start()
+    OSThread.start { [self] in self.run() }
   }
 
   /// Starts watching `pid`; `isChild` when we spawned it (then we also reap it).

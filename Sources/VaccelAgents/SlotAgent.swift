@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Glibc
 public import Logging
 import NodeSupport
@@ -542,7 +546,7 @@ public actor SlotAgent {
       throw .launch("cannot prepare the slot folder: \(error)")
     }
     let arguments = context.agent.args.map {
-      $0.replacingOccurrences(of: AgentConfig.addressPlaceholder, with: place.listen.description)
+      $0.replacing(AgentConfig.addressPlaceholder, with: place.listen.description)
     }
     var environment = context.agent.environment
     environment["PATH"] = environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

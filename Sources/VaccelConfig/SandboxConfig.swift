@@ -53,7 +53,7 @@ public struct SandboxConfig: Sendable, Equatable {
   public var vmSocketRoots: [String] {
     var roots: [String] = []
     for template in vmSockets {
-      guard let range = template.range(of: Self.idPlaceholder) else { continue }
+      guard let range = template.firstRange(of: Self.idPlaceholder) else { continue }
       var root = String(template[..<range.lowerBound])
       while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
       if !roots.contains(root) { roots.append(root) }

@@ -19,7 +19,7 @@ public enum AgentAddress: Sendable, Equatable, CustomStringConvertible {
   }
 
   public init(parsing text: String) throws(ParseError) {
-    guard let range = text.range(of: "://") else { throw .unsupportedScheme(text) }
+    guard let range = text.firstRange(of: "://") else { throw .unsupportedScheme(text) }
     let scheme = text[..<range.lowerBound]
     let rest = String(text[range.upperBound...])
     switch scheme {

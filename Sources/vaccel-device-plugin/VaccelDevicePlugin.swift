@@ -1,7 +1,14 @@
 import ArgumentParser
 import DaemonLogging
 import DevicePlugin
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import VaccelConfig
 
@@ -27,8 +34,8 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
     do {
       signals = try ShutdownSignals.trap()
     } catch {
-      FileHandle.standardError.write(Data("vaccel-device-plugin: \(error)\n".utf8))
-      Foundation.exit(1)
+      DaemonLogHandler.standardError("vaccel-device-plugin: \(error)")
+      Glibc.exit(1)
     }
     do {
       var command = try parseAsRoot()
@@ -40,8 +47,8 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
       }
     } catch {
       if exitCode(for: error) == .validationFailure {
-        FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-        Foundation.exit(2)
+        DaemonLogHandler.standardError(fullMessage(for: error))
+        Glibc.exit(2)
       }
       exit(withError: error)
     }
@@ -90,7 +97,7 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
     do {
       daemonConfig = try ConfigLoader.load(flags: overrides, environment: ProcessInfo.processInfo.environment)
     } catch {
-      FileHandle.standardError.write(Data("vaccel-device-plugin: invalid configuration: \(error)\n".utf8))
+      DaemonLogHandler.standardError("vaccel-device-plugin: invalid configuration: \(error)")
       throw ExitCode(2)
     }
 
