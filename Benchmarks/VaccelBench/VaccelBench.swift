@@ -27,6 +27,16 @@ enum VaccelBench {
     let iterations = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 200
     print("| # | what | median | p99 | baseline (same run) | baseline median | ratio |")
     print("|---|---|---|---|---|---|---|")
+    // VACCEL_BENCH_ONLY=footprint: row 6 only, beside the Go anchor plugin.
+    if ProcessInfo.processInfo.environment["VACCEL_BENCH_ONLY"] == "footprint" {
+      guard let anchor = ProcessInfo.processInfo.environment["VACCEL_BENCH_GO_ANCHOR"] else {
+        progress("VACCEL_BENCH_GO_ANCHOR: the Go anchor's binary (Benchmarks/GoAnchor/build OUT)")
+        exit(2)
+      }
+      progress("footprint beside the Go anchor")
+      try await footprint(goAnchor: anchor, settle: 10)
+      return
+    }
     progress("warm allocate")
     try await warmAllocate(iterations: iterations)
     try await warmAllocate(iterations: iterations, slots: 1024, warm: 16)
