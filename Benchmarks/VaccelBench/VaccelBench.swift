@@ -37,6 +37,16 @@ enum VaccelBench {
       try await footprint(goAnchor: anchor, settle: 10)
       return
     }
+    // VACCEL_BENCH_ONLY=burst: row 7 only, admission bursts beside the Go anchor plugin.
+    if ProcessInfo.processInfo.environment["VACCEL_BENCH_ONLY"] == "burst" {
+      guard let anchor = ProcessInfo.processInfo.environment["VACCEL_BENCH_GO_ANCHOR"] else {
+        progress("VACCEL_BENCH_GO_ANCHOR: the Go anchor's binary (Benchmarks/GoAnchor/build OUT)")
+        exit(2)
+      }
+      progress("admission bursts beside the Go anchor")
+      try await burst(goAnchor: anchor, pods: iterations)
+      return
+    }
     progress("warm allocate")
     try await warmAllocate(iterations: iterations)
     try await warmAllocate(iterations: iterations, slots: 1024, warm: 16)
