@@ -64,8 +64,11 @@ struct GuestVMTests {
         // The pod goes: its agent stops and its socket is removed; the guest reaches nothing.
         podResources.set(harness.resource, [:])
         try await harness.daemon.podResources.pollOnce()
-        let freed = try await harness.manager.waitForSlot("accel-0", timeout: .seconds(20)) { !$0.allocated && $0.agent.pid == nil }
-        #expect(freed.agent.sandboxSocket == nil)
+        // The recycle stops the agent (no pid), then drops its place (no socket): wait for both.
+        let freed = try await harness.manager.waitForSlot("accel-0", timeout: .seconds(20)) {
+          !$0.allocated && $0.agent.pid == nil && $0.agent.sandboxSocket == nil
+        }
+        #expect(freed.agent.endpoint == nil)
         #expect(!FileManager.default.fileExists(atPath: uds + "_\(Self.port)"))
         #expect(ProcessInfoReader.processes(withArgument: "unix://\(uds)_\(Self.port)").isEmpty)
         let third = try await guest.command("probe \(Self.port)")

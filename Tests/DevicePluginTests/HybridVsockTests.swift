@@ -152,8 +152,12 @@ struct HybridVsockTests {
       let last = try #require(moved.agent.pid)
       node.podResources.set(harness.resource, [:])
       try await harness.daemon.podResources.pollOnce()
-      let freed = try await harness.manager.waitForSlot("accel-0", timeout: Self.timeout) { !$0.allocated && $0.agent.pid == nil }
-      #expect(freed.agent.sandboxSocket == nil)
+      // The recycle stops the agent (published: no pid) and then drops its place (no socket):
+      // wait for the end of it, not for its first step.
+      let freed = try await harness.manager.waitForSlot("accel-0", timeout: Self.timeout) {
+        !$0.allocated && $0.agent.pid == nil && $0.agent.sandboxSocket == nil
+      }
+      #expect(freed.agent.endpoint == nil)
       #expect(!FileManager.default.fileExists(atPath: node.agentSocket("sb2")))
       #expect(kill(last, 0) != 0, "the agent process is gone")
       #expect(FileManager.default.fileExists(atPath: vm2.path), "the VM's own socket is the VMM's, never ours to remove")
