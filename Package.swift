@@ -122,7 +122,7 @@ let package = Package(
     // Kubernetes objects from typed models: no gRPC, no daemon (vaccelctl manifests, k3s auto-deploy).
     .target(
       name: "VaccelManifests",
-      dependencies: ["VaccelConfig", "VaccelYAML"]
+      dependencies: ["VaccelConfig", "VaccelYAML", "NodeSupport"]
     ),
     // What vaccelctl does: status client and tables, probe, doctor. No daemon (DevicePlugin).
     .target(

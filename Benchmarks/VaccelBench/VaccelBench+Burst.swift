@@ -22,17 +22,7 @@ extension VaccelBench {
         let directory = try makeDirectory()
         let kubelet = KubeletEmulator(directory: directory + "/dp")
         try await kubelet.start()
-        let path = directory + "/config.yaml"
-        try """
-          version: v1
-          kubelet: {devicePluginDir: \(directory)/dp, podResourcesSocket: \(directory)/pr.sock, allocationGrace: 0s}
-          runDir: \(directory)/run
-          stateDir: \(directory)/state
-          metrics: {address: ""}
-          agent: {binary: \(standin)}
-          resources: [{name: vaccel.org/accel, slots: \(slots), warm: \(warm)}]
-          """.write(toFile: path, atomically: true, encoding: .utf8)
-        let process = try startDaemon(path)
+        let process = try startDaemon(try writeConfig(directory, slots: slots, warm: warm))
         defer {
           process.terminate()
           process.waitUntilExit()
@@ -54,11 +44,7 @@ extension VaccelBench {
     let directory = try makeDirectory()
     let kubelet = KubeletEmulator(directory: directory + "/dp")
     try await kubelet.start()
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: goAnchor)
-    process.arguments = ["-dir", directory + "/dp", "-devices", "\(slots)"]
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
+    let process = try startGoAnchor(goAnchor, directory: directory, devices: slots)
     defer {
       process.terminate()
       process.waitUntilExit()

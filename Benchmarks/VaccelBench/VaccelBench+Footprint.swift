@@ -26,11 +26,7 @@ extension VaccelBench {
     let directory = try makeDirectory()
     let kubelet = KubeletEmulator(directory: directory + "/dp")
     try await kubelet.start()
-    let anchor = Process()
-    anchor.executableURL = URL(fileURLWithPath: goAnchor)
-    anchor.arguments = ["-dir", directory + "/dp", "-devices", "8"]
-    anchor.standardOutput = FileHandle.nullDevice
-    try anchor.run()
+    let anchor = try startGoAnchor(goAnchor, directory: directory, devices: 8)
     _ = try await kubelet.wait(for: "the Go anchor registered", timeout: .seconds(30)) { $0.healthy("vaccel.org/anchor") == 8 }
     _ = try await kubelet.admit("vaccel.org/anchor", [["anchor-0"]])
     measured.append(("Go anchor (grpc-go)", anchor, kubelet, directory))
@@ -52,12 +48,5 @@ extension VaccelBench {
       await entry.kubelet.stop()
       try? FileManager.default.removeItem(atPath: entry.directory)
     }
-  }
-
-  /// A /proc/<pid>/status field in MiB (its figure is in KiB).
-  static func statusMiB(_ pid: Int32, _ field: String) -> Double {
-    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-    let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
-    return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
   }
 }

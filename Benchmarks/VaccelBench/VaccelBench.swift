@@ -337,7 +337,8 @@ enum VaccelBench {
     }
   }
 
-  static func writeConfig(_ directory: String, slots: Int) throws -> String {
+  /// `warm`: nil leaves the config's default.
+  static func writeConfig(_ directory: String, slots: Int, warm: Int? = nil) throws -> String {
     let path = directory + "/config.yaml"
     try """
       version: v1
@@ -346,7 +347,7 @@ enum VaccelBench {
       stateDir: \(directory)/state
       metrics: {address: "127.0.0.1:0"}
       agent: {binary: \(standin)}
-      resources: [{name: vaccel.org/accel, slots: \(slots)}]
+      resources: [{name: vaccel.org/accel, slots: \(slots)\(warm.map { ", warm: \($0)" } ?? "")}]
       """.write(toFile: path, atomically: true, encoding: .utf8)
     return path
   }
@@ -444,11 +445,24 @@ enum VaccelBench {
     return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)  // utime + stime
   }
 
-  /// VmRSS in MiB (KiB / 1024).
-  static func residentMiB(_ pid: Int32) -> Double {
+  /// VmRSS in MiB.
+  static func residentMiB(_ pid: Int32) -> Double { statusMiB(pid, "VmRSS") }
+
+  /// A /proc/<pid>/status field in MiB (its figure is in KiB).
+  static func statusMiB(_ pid: Int32, _ field: String) -> Double {
     let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
     return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
+  }
+
+  /// The Go anchor plugin (Benchmarks/GoAnchor) registering `devices` devices in `directory`/dp.
+  static func startGoAnchor(_ binary: String, directory: String, devices: Int) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = ["-dir", directory + "/dp", "-devices", "\(devices)"]
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    return process
   }
 
   static func row(_ number: String, _ what: String, _ sample: Sample, _ baselineName: String, _ baseline: Sample) {

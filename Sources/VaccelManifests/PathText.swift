@@ -1,13 +1,10 @@
+import NodeSupport
+
 /// Path arithmetic on text, as NSString's without Foundation, and lexical only: a render must
 /// not depend on the links of the machine it runs on.
 extension String {
   /// `/a/b` → `/a`, `/a` → `/`, `a` → ``; trailing slashes ignored.
-  var deletingLastPathComponent: String {
-    var path = Substring(self)
-    while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-    guard let slash = path.lastIndex(of: "/") else { return "" }
-    return slash == path.startIndex ? "/" : String(path[..<slash])
-  }
+  var deletingLastPathComponent: String { Directories.parent(of: self) }
 
   /// `/a/b/` → `b`.
   var lastPathComponent: String {
