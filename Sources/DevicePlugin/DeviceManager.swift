@@ -408,7 +408,7 @@ public actor DeviceManager {
   ///
   /// `podResources` (device ID → holder, when the kubelet answered) counts as much as the
   /// checkpoint: with a torn checkpoint it is all there is.
-  public func recover(from records: [Checkpoint.Slot]?, podResources: [String: Holder]?, monitor: ProcessMonitor) async {
+  public func recover(from records: [Checkpoint.Slot]?, podResources: [String: Holder]?) async throws(LaunchError) {
     let byID = Dictionary((records ?? []).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     var held: [Int: HeldAgent] = [:]
     for slot in table.slots {
@@ -422,7 +422,7 @@ public actor DeviceManager {
       held[slot.index] = HeldAgent(allocation: allocation, pid: record?.pid)
     }
     if let agents {
-      let adopted = await agents.recover(held: held, monitor: monitor)
+      let adopted = try await agents.recover(held: held)
       for index in held.keys.sorted() where !adopted.contains(index) {
         await takeOn(index)
       }

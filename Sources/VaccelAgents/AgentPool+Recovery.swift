@@ -21,8 +21,11 @@ extension AgentPool {
   /// other agent left on the slot is stopped, and every other allocation folder removed (a
   /// free slot's all). Agents are found by their listen address, so this works without a
   /// checkpoint. Returns the held slots whose agent was adopted; the others need a new one.
-  public func recover(held: [Int: HeldAgent], monitor: ProcessMonitor) async -> Set<Int> {
-    let running = leftoverAgents()
+  ///
+  /// Throws when the running agents cannot be known (an agent host that does not answer):
+  /// starting agents blind would take over the sockets of the ones still serving pods.
+  public func recover(held: [Int: HeldAgent]) async throws(LaunchError) -> Set<Int> {
+    let running = try await leftoverAgents()
     var adopted = Set<Int>()
     for slot in slots {
       let index = slot.context.index
@@ -34,7 +37,7 @@ extension AgentPool {
         // The one the checkpoint names first, then any other agent in the kept place.
         let candidates = leftovers.indices.filter { leftovers[$0].allocation == keep }
         let pick = candidates.first { leftovers[$0].pid == record.pid } ?? candidates.first
-        if let pick, let keep, await slot.adopt(pid: leftovers[pick].pid, allocation: keep, monitor: monitor) {
+        if let pick, let keep, await slot.adopt(pid: leftovers[pick].pid, allocation: keep) {
           adopted.insert(index)
           leftovers.remove(at: pick)
         } else if let keep {
@@ -46,7 +49,7 @@ extension AgentPool {
         logger.notice(
           "stopping an agent left by the previous daemon",
           metadata: ["slot": "\(slot.context.slotID)", "pid": "\(leftover.pid)"])
-        await LeftoverAgents.stop(pid: leftover.pid, monitor: monitor, grace: resource.agent.stopGracePeriod)
+        await launcher.attach(pid: leftover.pid)?.terminate(grace: resource.agent.stopGracePeriod)
       }
       SlotFolder.removeAllocations(of: addressing, keeping: keep)
     }
@@ -54,36 +57,35 @@ extension AgentPool {
   }
 
   /// Agents of this pool's slots running now (slot index → pid and allocation), in one pass
-  /// over /proc.
-  func leftoverAgents() -> [Int: [(pid: Int32, allocation: String)]] {
+  /// over /proc (or one question to the agent host).
+  func leftoverAgents() async throws(LaunchError) -> [Int: [(pid: Int32, allocation: String)]] {
     let addressings = slots.map(\.context.addressing)
+    let indexByID = Dictionary(uniqueKeysWithValues: addressings.map { ($0.slotID, $0.index) })
     var found: [Int: [(pid: Int32, allocation: String)]] = [:]
     if let first = addressings.first?.slotFolder {
       // unix: "unix://<runDir>/<slug>/<slot-id>/…"; the slot from its folder's name.
       let prefix = "unix://" + first[...(first.lastIndex(of: "/") ?? first.startIndex)]
-      let indexByID = Dictionary(uniqueKeysWithValues: addressings.map { ($0.slotID, $0.index) })
-      for (pid, argument) in ProcessInfoReader.processes(withArgumentWhere: { $0.hasPrefix(prefix) }) {
-        let rest = argument.dropFirst(prefix.count)
+      for agent in try await launcher.runningAgents(withArgumentWhere: { $0.hasPrefix(prefix) }) {
+        let rest = agent.argument.dropFirst(prefix.count)
         guard let slotID = rest.split(separator: "/").first, let index = indexByID[String(slotID)],
-          let allocation = addressings[index].allocation(ofListenAddress: argument)
+          let allocation = addressings[index].allocation(ofListenAddress: agent.argument)
         else { continue }
-        found[index, default: []].append((pid, allocation))
+        found[index, default: []].append((agent.pid, allocation))
       }
     } else if let port = addressings.first?.hybridPort {
       // hybrid-vsock: "unix://<a VM's socket>_<port>"; the slot from the agent's environment.
-      let indexByID = Dictionary(uniqueKeysWithValues: addressings.map { ($0.slotID, $0.index) })
       let suffix = "_\(port)"
-      for (pid, argument) in ProcessInfoReader.processes(withArgumentWhere: { $0.hasPrefix("unix:///") && $0.hasSuffix(suffix) }) {
-        guard let slotID = ProcessInfoReader.environmentValue(SlotAddressing.slotMarker, of: pid), let index = indexByID[slotID],
-          let allocation = addressings[index].allocation(ofListenAddress: argument)
+      for agent in try await launcher.runningAgents(withArgumentWhere: { $0.hasPrefix("unix:///") && $0.hasSuffix(suffix) }) {
+        guard let slotID = agent.slot, let index = indexByID[slotID],
+          let allocation = addressings[index].allocation(ofListenAddress: agent.argument)
         else { continue }
-        found[index, default: []].append((pid, allocation))
+        found[index, default: []].append((agent.pid, allocation))
       }
     } else {
       let indexByAddress = Dictionary(
         addressings.map { ($0.endpoint(allocation: "").listen.description, $0.index) }, uniquingKeysWith: { a, _ in a })
-      for (pid, argument) in ProcessInfoReader.processes(withArgumentWhere: { indexByAddress[$0] != nil }) {
-        found[indexByAddress[argument]!, default: []].append((pid, ""))
+      for agent in try await launcher.runningAgents(withArgumentWhere: { indexByAddress[$0] != nil }) {
+        found[indexByAddress[agent.argument]!, default: []].append((agent.pid, ""))
       }
     }
     return found

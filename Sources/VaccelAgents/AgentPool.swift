@@ -27,6 +27,7 @@ public actor AgentPool {
   /// visit to every slot.
   private var warmSlots: Set<Int> = []
   private var install: Result<AgentInstall, AgentError>?
+  let launcher: any ProcessLaunching
   let logger: Logger
 
   public init(
@@ -37,6 +38,7 @@ public actor AgentPool {
     self.resource = resource
     self.searchPath = searchPath
     self.vaccelRunFolder = vaccelRunFolder
+    self.launcher = launcher
     self.logDirectory = stateDir.joiningPath("agents").joiningPath(resource.slug)
     var logger = logger
     logger[metadataKey: "resource"] = "\(resource.name)"
@@ -160,8 +162,15 @@ public actor AgentPool {
     await topUpWarm()
   }
 
+  /// The daemon exits. Its own agents stop with it; an agent host's keep running, with their
+  /// sockets and folders, so that their holders' calls go on while the next daemon starts and
+  /// adopts them (a rollout costs running pods nothing).
   public func stopAll() async {
     warmSlots.removeAll()
+    if launcher.agentsOutliveDaemon {
+      for slot in slots { await slot.detach() }
+      return
+    }
     await withDiscardingTaskGroup { group in
       // Closing: a start asked for after this (a held slot being taken on) starts nothing.
       for slot in slots { group.addTask { await slot.stop(closing: true) } }

@@ -38,36 +38,34 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
 public final class MonitoredProcess: Sendable {
   public let pid: pid_t
   let pidfd: Int32
-  private let state = Mutex<(status: ExitStatus?, waiters: [CheckedContinuation<ExitStatus, Never>])>((nil, []))
+  private let exit = ExitLatch()
 
   init(pid: pid_t, pidfd: Int32) {
     self.pid = pid
     self.pidfd = pidfd
   }
 
-  public var exitStatus: ExitStatus? { state.withLock { $0.status } }
+  public var exitStatus: ExitStatus? { exit.status }
 
   public func waitForExit() async -> ExitStatus {
-    await withCheckedContinuation { continuation in
-      let status = state.withLock { state -> ExitStatus? in
-        if let status = state.status { return status }
-        state.waiters.append(continuation)
-        return nil
-      }
-      if let status { continuation.resume(returning: status) }
-    }
+    await exit.wait()
+  }
+
+  /// `waitForExit`, ended early (nil) when the calling task is cancelled: for a waiter that
+  /// may go away first (an agent host's `Wait` whose caller hung up).
+  public func exitUnlessCancelled() async -> ExitStatus? {
+    await exit.wait(within: nil)
   }
 
   /// Signals the process and its process group (agents are group leaders, so helpers they
   /// started go too). Returns false when it has already exited.
   @discardableResult
   public func signal(_ signal: Int32) -> Bool {
-    state.withLock { state in
-      guard state.status == nil else { return false }
-      _ = vdp_pidfd_send_signal(pidfd, signal)
-      _ = kill(-pid, signal)
-      return true
-    }
+    // A pidfd never reaches a reused pid; the group kill is for helpers the agent started,
+    // sent only while the leader is alive (so its group id cannot have been reused).
+    guard exit.status == nil else { return false }
+    if vdp_pidfd_send_signal(pidfd, signal) == 0 { _ = kill(-pid, signal) }
+    return true
   }
 
   /// SIGTERM, then SIGKILL if it is still there after `grace`; returns once it has exited.
@@ -83,12 +81,7 @@ public final class MonitoredProcess: Sendable {
   }
 
   func finish(_ status: ExitStatus) {
-    let waiters = state.withLock { state -> [CheckedContinuation<ExitStatus, Never>] in
-      state.status = status
-      defer { state.waiters = [] }
-      return state.waiters
-    }
-    for waiter in waiters { waiter.resume(returning: status) }
+    exit.finish(status)
   }
 }
 

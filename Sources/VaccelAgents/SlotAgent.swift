@@ -34,7 +34,7 @@ public actor SlotAgent {
   public nonisolated let context: SlotAgentContext
   private var status = SlotAgentStatus()
   private var install: AgentInstall?
-  private var process: MonitoredProcess?
+  private var process: (any AgentProcess)?
   /// The files the running agent started from, to explain a crash after they changed.
   private var startedFrom: InstallFingerprint?
   /// Where the current allocation's agent listens. unix: nil until an agent is started or
@@ -237,8 +237,8 @@ public actor SlotAgent {
 
   /// Takes over an agent a previous daemon instance left running for a holder, in the place
   /// of `allocation`.
-  public func adopt(pid: Int32, allocation: String, monitor: ProcessMonitor) -> Bool {
-    guard process == nil, let watched = try? monitor.watch(pid: pid, isChild: false) else { return false }
+  public func adopt(pid: Int32, allocation: String) async -> Bool {
+    guard process == nil, let watched = await context.launcher.attach(pid: pid), process == nil else { return false }
     process = watched
     resume(allocation: allocation)
     status.pid = pid
@@ -275,6 +275,15 @@ public actor SlotAgent {
       publish()
     }
     releaseLifecycle()
+  }
+
+  /// The daemon exits and an agent host keeps the agent: supervision ends here, and the
+  /// agent, its socket and its folder stay for the next daemon to adopt.
+  public func detach() {
+    closed = true
+    status.wanted = false
+    supervisor?.cancel()
+    backoffTimer?.cancel()
   }
 
   /// The allocation is over: its folder goes (unix), or its socket on the VM's side
@@ -409,14 +418,15 @@ public actor SlotAgent {
   private func supervise() async {
     defer { supervisor = nil }
     while status.wanted && !Task.isCancelled {
-      let running: MonitoredProcess
+      let running: any AgentProcess
       if let adopted = process {
         running = adopted
       } else {
         guard let install else { return }
         do {
-          running = try launch(install)
+          running = try await launch(install)
         } catch {
+          guard status.wanted && !Task.isCancelled else { return }
           status.lastError = error.description
           status.down = true
           guard await backOff(ranFor: .zero) else { return }
@@ -488,7 +498,7 @@ public actor SlotAgent {
   /// Probes a ready agent every `liveness.interval`; after `liveness.failures` misses in a row
   /// (a hung agent: alive, socket accepting, no answers) it is SIGKILLed, which the supervisor
   /// treats as a crash. Returns whether it killed the agent.
-  private func watchLiveness(of running: MonitoredProcess, at address: AgentAddress) async -> Bool {
+  private func watchLiveness(of running: any AgentProcess, at address: AgentAddress) async -> Bool {
     let interval = context.agent.livenessInterval
     guard interval > .zero, context.agent.probe != .process else { return false }
     var misses = 0
@@ -500,7 +510,7 @@ public actor SlotAgent {
         misses += 1
         logger.warning("agent did not answer its liveness probe", metadata: ["pid": "\(running.pid)", "misses": "\(misses)", "error": "\(error)"])
         if misses >= context.agent.livenessFailures, !Task.isCancelled {
-          _ = running.signal(SIGKILL)
+          _ = await running.signal(SIGKILL)
           return true
         }
       }
@@ -518,14 +528,7 @@ public actor SlotAgent {
     publish()
   }
 
-  private func launch(_ install: AgentInstall) throws(AgentError) -> MonitoredProcess {
-    if let runFolder = context.vaccelRunFolder {
-      do {
-        try VaccelRunFolder.prepare(runFolder)
-      } catch {
-        logger.debug("cannot make libvaccel's run folder", metadata: ["error": "\(error)"])
-      }
-    }
+  private func launch(_ install: AgentInstall) async throws(AgentError) -> any AgentProcess {
     // Lines of the previous agent first: a later crash's tail is this agent's own.
     forwardLogs()
     recentLines.removeAll()
@@ -551,12 +554,20 @@ public actor SlotAgent {
     var environment = context.agent.environment
     environment["PATH"] = environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     environment[SlotAddressing.slotMarker] = context.slotID
-    let spec = LaunchSpec(executable: install.executable, arguments: arguments, environment: environment, logPath: context.logPath)
-    let launched: MonitoredProcess
+    // libvaccel's run folder is made where the agent runs, before every start.
+    let spec = LaunchSpec(
+      executable: install.executable, arguments: arguments, environment: environment, logPath: context.logPath,
+      prepareFolders: context.vaccelRunFolder.map { [$0] } ?? [])
+    let launched: any AgentProcess
     do {
-      launched = try context.launcher.launch(spec)
+      launched = try await context.launcher.launchAgent(spec)
     } catch {
       throw .launch("cannot start \(install.executable): \(error)")
+    }
+    guard status.wanted, !closed, !Task.isCancelled, process == nil else {
+      // Stopped (or closed) while the start was under way: nothing may outlive that.
+      await launched.terminate(grace: context.agent.stopGracePeriod)
+      throw .launch("stopped while the agent was starting")
     }
     process = launched
     startedFrom = InstallFingerprint(executable: install.executable, agent: context.agent)
@@ -571,7 +582,7 @@ public actor SlotAgent {
 
   private enum Readiness { case ready, failed(String), cancelled }
 
-  private func waitForReadiness(of running: MonitoredProcess, at place: AgentEndpoint) async -> Readiness {
+  private func waitForReadiness(of running: any AgentProcess, at place: AgentEndpoint) async -> Readiness {
     let deadline = ContinuousClock.now + context.agent.readyTimeout
     var lastProbeError = "no answer yet"
     var interval = Self.firstStartPoll
@@ -639,7 +650,7 @@ public actor SlotAgent {
     return status.wanted && !Task.isCancelled
   }
 
-  private func terminate(_ running: MonitoredProcess) async {
+  private func terminate(_ running: any AgentProcess) async {
     await running.terminate(grace: context.agent.stopGracePeriod)
   }
 
