@@ -64,6 +64,15 @@ let package = Package(
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
     ),
+    // Generated from Protos/vaccel/agenthost: the agent host's API (daemon ↔ agent host).
+    .target(
+      name: "AgentHostAPI",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
     // Generated from Protos/ttrpc and Protos/vaccel: the agent's ttrpc messages.
     .target(
       name: "VaccelAgentAPI",
@@ -171,6 +180,7 @@ let package = Package(
     .target(
       name: "DevicePlugin",
       dependencies: [
+        "AgentHostAPI",
         "CVaccelSystem",
         "KubeletAPI",
         "CRIClient",

@@ -55,7 +55,9 @@ public struct NodeDaemon: Sendable {
     self.metricsListener = MetricsListener(address: config.metricsAddress, metrics: metrics, logger: logger)
     let monitor = try ProcessMonitor(reapOrphans: reapOrphans, logger: logger)
     self.monitor = monitor
-    let launcher = launcher ?? PosixLauncher(monitor: monitor)
+    let launcher = try launcher
+      ?? (config.agentHostSocket.isEmpty
+        ? PosixLauncher(monitor: monitor) : HostedLauncher(socket: config.agentHostSocket, logger: logger))
     let podResourcesClient = podResources ?? GRPCPodResourcesClient(socketPath: config.kubelet.podResourcesSocket)
     let sandboxJoin = config.usesSandboxes
       ? SandboxJoin(
@@ -163,7 +165,11 @@ public struct NodeDaemon: Sendable {
     // The node checks first: recovery starts held slots' agents, which needs the install known
     // (before, each held slot logged "the node cannot run agents" a moment before it could).
     for manager in managers { await manager.agents?.checkNode(topUp: false) }
-    await recover()
+    do {
+      try await recover()
+    } catch {
+      throw PluginError.unavailable("cannot recover the node's agents: \(error)")
+    }
     if await stop.requested {
       await stopAgents()
       logger.info("stopped")
@@ -223,7 +229,7 @@ public struct NodeDaemon: Sendable {
 
   /// Reads the checkpoint (a corrupt one is set aside and the state rebuilt from what runs
   /// and what pod-resources says) and takes over what the previous instance left.
-  private func recover() async {
+  private func recover() async throws(LaunchError) {
     let store = checkpoint.store
     var saved: Checkpoint?
     do {
@@ -236,9 +242,9 @@ public struct NodeDaemon: Sendable {
     // Who holds what, if the kubelet answers: with a torn checkpoint it is all there is.
     let held = try? await podResources.client.list()
     for manager in managers {
-      await manager.recover(
+      try await manager.recover(
         from: saved?.resources[manager.resource.name],
-        podResources: held.map { $0[manager.resource.name] ?? [:] }, monitor: monitor)
+        podResources: held.map { $0[manager.resource.name] ?? [:] })
     }
   }
 }

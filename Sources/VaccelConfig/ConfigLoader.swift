@@ -162,6 +162,16 @@ public enum ConfigLoader {
       if let value = try sandboxes.duration("lookupTimeout") { config.sandboxes.lookupTimeout = value; mark("sandboxes.lookupTimeout") }
       try sandboxes.rejectUnknownKeys()
     }
+    if var host = try root.mapping("agentHost") {
+      if let value = try host.string("socket") {
+        guard value.isEmpty || (value.hasPrefix("/") && value.utf8.count <= 103) else {
+          throw host.error(host.child("socket"), "'\(value)' is not an absolute socket path of at most 103 bytes (empty: agents are the daemon's own)")
+        }
+        config.agentHostSocket = value
+        mark("agentHost.socket")
+      }
+      try host.rejectUnknownKeys()
+    }
     if let value = try root.string("runDir") { config.runDir = value; mark("runDir") }
     if let value = try root.string("stateDir") { config.stateDir = value; mark("stateDir") }
     if var agent = try root.mapping("agent") {

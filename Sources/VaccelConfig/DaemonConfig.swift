@@ -21,6 +21,9 @@ public struct DaemonConfig: Sendable, Equatable {
   public var agent: AgentConfig
   /// How VM sandboxes are found (transport `hybrid-vsock`).
   public var sandboxes: SandboxConfig
+  /// The agent host's socket (`vaccel-device-plugin agent-host`): agents are started there and
+  /// outlive this daemon. Empty: agents are this daemon's children and stop with it.
+  public var agentHostSocket: String
   public var resources: [ResourceConfig]
 
   public init(
@@ -34,6 +37,7 @@ public struct DaemonConfig: Sendable, Equatable {
     k3sAutoDeployDir: String = "",
     agent: AgentConfig = AgentConfig(),
     sandboxes: SandboxConfig = SandboxConfig(),
+    agentHostSocket: String = "",
     resources: [ResourceConfig] = [ResourceConfig()]
   ) {
     self.kubelet = kubelet
@@ -46,6 +50,7 @@ public struct DaemonConfig: Sendable, Equatable {
     self.k3sAutoDeployDir = k3sAutoDeployDir
     self.agent = agent
     self.sandboxes = sandboxes
+    self.agentHostSocket = agentHostSocket
     self.resources = resources
   }
 

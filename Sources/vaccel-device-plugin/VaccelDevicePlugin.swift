@@ -22,7 +22,9 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
     discussion: """
       Configuration is read from defaults < --config FILE (or \(ConfigLoader.Environment.config)) \
       < VACCEL_DP_* environment variables < flags. Exit codes: 0 after SIGTERM/SIGINT, \
-      1 on a runtime failure, 2 on a bad configuration or usage.
+      1 on a runtime failure, 2 on a bad configuration or usage. \
+      `vaccel-device-plugin agent-host --help`: the agent host, which owns the agents so that \
+      they outlive rollouts of this daemon.
       """,
     version: BuildInfo.version)
 
@@ -37,6 +39,13 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
       DaemonLogHandler.standardError("vaccel-device-plugin: \(error)")
       Glibc.exit(1)
     }
+    // The agent host is a command of its own, not a subcommand: ArgumentParser would give
+    // `agent-host --log-level x` to this command's option of the same name.
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    if arguments.first == "agent-host" {
+      await AgentHostCommand.main(Array(arguments.dropFirst()), signals: signals)
+      return
+    }
     do {
       var command = try parseAsRoot()
       if var command = command as? VaccelDevicePlugin {
@@ -46,11 +55,7 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
         try command.run()
       }
     } catch {
-      if exitCode(for: error) == .validationFailure {
-        DaemonLogHandler.standardError(fullMessage(for: error))
-        Glibc.exit(2)
-      }
-      exit(withError: error)
+      exitForUsage(error)
     }
   }
 
