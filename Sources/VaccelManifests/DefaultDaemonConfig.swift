@@ -8,6 +8,10 @@ public enum DefaultDaemonConfig {
     logFormat: keyvalue
     metrics:
       address: 0.0.0.0:9464
+    # Agents run in the vaccel-agent-host pod (its own DaemonSet, updated OnDelete), so that a
+    # rollout of this daemon leaves them serving their pods (README, "Rollouts").
+    agentHost:
+      socket: /var/run/vaccel/agent-host/agent-host.sock
     agent:
       # The host's vAccel install, mounted read-only at the same path.
       binary: /opt/vaccel/bin/vaccel-rpc-agent

@@ -55,7 +55,8 @@ public struct DaemonSet: Codable, Sendable, Equatable {
       public var maxUnavailable: Int
     }
     public var type = "RollingUpdate"
-    public var rollingUpdate: RollingUpdate
+    /// nil with `type: OnDelete`.
+    public var rollingUpdate: RollingUpdate?
   }
   public var apiVersion = "apps/v1"
   public var kind = "DaemonSet"

@@ -13,17 +13,7 @@ extension ManifestRenderer {
   func daemonSet() -> DaemonSet {
     let selector = ["app.kubernetes.io/name": Self.appName]
     let port = config.metricsPort ?? 9464
-    var tolerations = [
-      Toleration(key: "CriticalAddonsOnly", operator: "Exists"),
-      Toleration(key: "vaccel.org/accel", operator: "Exists", effect: "NoSchedule"),
-    ]
-    if options.k3s {
-      // k3s servers run workloads; HA servers carry these taints.
-      tolerations += [
-        Toleration(key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule"),
-        Toleration(key: "node-role.kubernetes.io/master", operator: "Exists", effect: "NoSchedule"),
-      ]
-    }
+    let tolerations = self.tolerations()
     let (volumes, mounts) = hostVolumes()
     // Giving the status socket a group, or agent sockets an owner or group, needs CAP_CHOWN;
     // nothing else the daemon does needs a capability.
@@ -60,6 +50,91 @@ extension ManifestRenderer {
             securityContext: PodSecurityContext(seccompProfile: SeccompProfile(type: "RuntimeDefault")),
             terminationGracePeriodSeconds: 30,
             containers: [container], volumes: volumes))))
+  }
+
+  /// Both DaemonSets run where the node is critical and vAccel's taint is.
+  func tolerations() -> [Toleration] {
+    var tolerations = [
+      Toleration(key: "CriticalAddonsOnly", operator: "Exists"),
+      Toleration(key: "vaccel.org/accel", operator: "Exists", effect: "NoSchedule"),
+    ]
+    if options.k3s {
+      // k3s servers run workloads; HA servers carry these taints.
+      tolerations += [
+        Toleration(key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule"),
+        Toleration(key: "node-role.kubernetes.io/master", operator: "Exists", effect: "NoSchedule"),
+      ]
+    }
+    return tolerations
+  }
+
+  static let agentHostName = "vaccel-agent-host"
+
+  /// The agent host (`agentHost.socket` set): the agents' own pod, from the same image, with
+  /// only what agents need (the run and state folders, the vAccel install, the VMs' folders).
+  /// `OnDelete`: a new release of the chart or manifests never restarts it by itself, since
+  /// every agent on the node stops with it; an operator replaces it node by node, drained.
+  func agentHostDaemonSet() -> DaemonSet {
+    let labels = ["app.kubernetes.io/name": Self.agentHostName, "app.kubernetes.io/part-of": "vaccel"]
+    let tolerations = self.tolerations()
+    let (volumes, mounts) = agentVolumes()
+    let chowns = config.resources.contains { $0.endpoint.uid != nil || $0.endpoint.gid != nil }
+    let container = Container(
+      name: Self.agentHostName, image: options.image, imagePullPolicy: "IfNotPresent",
+      args: ["agent-host", "--socket", config.agentHostSocket, "--log-format", config.logFormat.rawValue],
+      env: nil, ports: nil,
+      // Requests only: the agents do the pods' work here, and a memory limit would OOM-kill
+      // them under load (see README, "Deploying").
+      resources: Resources(requests: ["cpu": "50m", "memory": "128Mi"], limits: nil),
+      securityContext: SecurityContext(
+        runAsUser: 0, privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+        capabilities: .init(drop: ["ALL"], add: chowns ? ["CHOWN"] : nil)),
+      livenessProbe: nil, readinessProbe: nil,
+      volumeMounts: mounts)
+    return DaemonSet(
+      metadata: meta(Self.agentHostName, labels: labels),
+      spec: .init(
+        selector: LabelSelector(matchLabels: ["app.kubernetes.io/name": Self.agentHostName]),
+        updateStrategy: .init(type: "OnDelete", rollingUpdate: nil),
+        template: PodTemplate(
+          metadata: ObjectMeta(name: Self.agentHostName, labels: labels),
+          spec: PodSpec(
+            serviceAccountName: Self.appName, automountServiceAccountToken: false,
+            priorityClassName: "system-node-critical",
+            nodeSelector: [Self.nodeLabel: "true"], tolerations: tolerations,
+            securityContext: PodSecurityContext(seccompProfile: SeccompProfile(type: "RuntimeDefault")),
+            terminationGracePeriodSeconds: 30,
+            containers: [container], volumes: volumes))))
+  }
+
+  /// What the agents need, at the host's paths: their sockets' folders (the run folder, or the
+  /// VMs' folders), their logs (the state folder), the vAccel install, libvaccel's run folder.
+  func agentVolumes() -> ([Volume], [VolumeMount]) {
+    var volumes: [Volume] = []
+    var mounts: [VolumeMount] = []
+    func host(_ name: String, _ path: String, type: String, readOnly: Bool = false, propagation: String? = nil) {
+      volumes.append(Volume(name: name, hostPath: .init(path: path, type: type)))
+      mounts.append(VolumeMount(name: name, mountPath: path, readOnly: readOnly ? true : nil, mountPropagation: propagation))
+    }
+    host("run", config.runDir, type: "DirectoryOrCreate")
+    host("state", config.stateDir, type: "DirectoryOrCreate")
+    let socketDir = config.agentHostSocket.deletingLastPathComponent
+    if !socketDir.isInside(config.runDir) {
+      host("agent-host", socketDir, type: "DirectoryOrCreate")
+    }
+    for (index, path) in vaccelInstallPaths().enumerated() {
+      host("vaccel-install-\(index)", path, type: "DirectoryOrCreate", readOnly: true)
+    }
+    if config.usesSandboxes {
+      for (index, folder) in Self.outermost(config.sandboxes.vmSocketRoots).enumerated() {
+        host("sandboxes-\(index)", folder, type: "DirectoryOrCreate", propagation: "HostToContainer")
+      }
+    }
+    volumes.append(Volume(name: "run-user", emptyDir: .init(medium: "Memory", sizeLimit: "16Mi")))
+    mounts.append(VolumeMount(name: "run-user", mountPath: "/run/user"))
+    volumes.append(Volume(name: "tmp", emptyDir: .init(sizeLimit: "64Mi")))
+    mounts.append(VolumeMount(name: "tmp", mountPath: "/tmp"))
+    return (volumes, mounts)
   }
 
   /// Host folders at the same path inside and out (the kubelet and the pods see the host's

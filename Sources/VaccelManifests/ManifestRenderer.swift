@@ -67,6 +67,9 @@ public struct ManifestRenderer: Sendable {
       ManifestDocument(kind: .configMap, name: configMapName, object: configMap()),
       ManifestDocument(kind: .daemonSet, name: Self.appName, object: daemonSet()),
     ]
+    if !config.agentHostSocket.isEmpty {
+      all.append(ManifestDocument(kind: .daemonSet, name: Self.agentHostName, object: agentHostDaemonSet()))
+    }
     if !options.k3sAutoDeploy || options.only?.contains(.runtimeClass) == true {
       all += runtimeClassObjects().map { ManifestDocument(kind: .runtimeClass, name: $0.metadata.name, object: $0) }
     }

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import KubeletAPI
 import Testing
+import VaccelAgentAPI
 import VaccelAgents
 import VaccelRPC
 
@@ -44,6 +45,7 @@ struct ImageTests {
     let directory = try TestDirectory()
     let host = directory.sub("host")
     let container = try await ImageContainer.prepare(runtime: runtime, in: directory, hostRoot: host)
+    let agentHost = try await ImageContainer.prepare(runtime: runtime, in: directory, hostRoot: host, daemonSet: "vaccel-agent-host")
 
     // The host: a kubelet with its device-plugin and pod-resources sockets, a vAccel install.
     let kubelet = FakeKubelet(directory: host + "/var/lib/kubelet/device-plugins")
@@ -52,6 +54,8 @@ struct ImageTests {
     try await podResources.start()
     try await Self.installVaccel(at: host + "/opt/vaccel")
 
+    // The agents' own pod first, as its DaemonSet starts it beside the daemon's.
+    let hostContainer = try agentHost.run()
     let daemon = try container.run()
     do {
       // Every resource the ConfigMap lists registered and streaming; then ready by the probe
@@ -97,7 +101,12 @@ struct ImageTests {
 
       // The pod's own agent answers on the host side of the mount: the host's install ran in the image.
       let socket = host + mount.hostPath + "/vaccel.sock"
-      let session = try await AgentProbe.sessionRoundTrip(try AgentAddress(parsing: "unix://" + socket), timeout: .seconds(10))
+      let session = try await TTRPCClient.withConnection(to: .unix(path: socket), timeout: .seconds(10)) { connection in
+        try await connection.call(
+          service: VaccelAgentService.sync, method: "CreateSession", request: Vaccel_Session_CreateRequest(),
+          as: Vaccel_Session_CreateResponse.self
+        ).sessionID
+      }
       #expect(session > 0)
       let agents = ProcessInfoReader.processes(withArgument: "unix://\(mount.hostPath)/vaccel.sock")
       #expect(agents.count == 1, "one agent for the pod: \(agents)")
@@ -119,13 +128,26 @@ struct ImageTests {
       let table = try await container.exec(["/usr/local/bin/vaccelctl", "status"])
       #expect(table.status == 0 && table.output.contains("accel-0"), "vaccelctl status: \(table)")
 
-      // SIGTERM, as the kubelet stops the pod: a clean exit, no agent or agent socket left.
+      // SIGTERM, as a rollout stops the daemon's pod: a clean exit, and the container is gone
+      // (runc deletes it), but the pod's agent is the agent host's: it still runs, and the
+      // session made before still answers.
       try await container.signal("TERM")
       let exit = await daemon.wait(timeout: .seconds(40))
       #expect(exit == 0, "the daemon's exit on SIGTERM; its log:\n\(daemon.standardError.suffix(3000))")
-      #expect(ProcessInfoReader.processes(withArgument: "unix://\(mount.hostPath)/vaccel.sock").isEmpty)
-      #expect(!FileManager.default.fileExists(atPath: socket), "the agent's socket is removed")
+      await container.remove()
+      #expect(ProcessInfoReader.processes(withArgument: "unix://\(mount.hostPath)/vaccel.sock") == agents, "the same agent")
+      let later = try await TTRPCClient.withConnection(to: .unix(path: socket), timeout: .seconds(10)) { connection in
+        try await connection.call(
+          service: VaccelAgentService.sync, method: "ImageClassification",
+          request: Vaccel_Image_Request.with { $0.sessionID = session }, as: Vaccel_Image_Response.self)
+      }
+      #expect(!later.tags.isEmpty, "the session made before the daemon's exit still works")
       #expect(FileManager.default.fileExists(atPath: host + "/var/lib/vaccel-device-plugin/checkpoint.json"), "the checkpoint is on the host")
+
+      // The agent host's SIGTERM (the product uninstalled): every agent stops with it.
+      try await agentHost.signal("TERM")
+      #expect(await hostContainer.wait(timeout: .seconds(40)) == 0, "the agent host's exit: \(hostContainer.standardError.suffix(3000))")
+      #expect(ProcessInfoReader.processes(withArgument: "unix://\(mount.hostPath)/vaccel.sock").isEmpty)
       // What a read-only root or a dropped capability breaks shows as an error in the log.
       let problems = daemon.standardError.split(separator: "\n").filter {
         $0.contains("Read-only file system") || $0.contains("Permission denied") || $0.contains("Operation not permitted")
@@ -133,12 +155,14 @@ struct ImageTests {
       #expect(problems.isEmpty, "the daemon hit the container's limits: \(problems)")
     } catch {
       await container.remove()
+      await agentHost.remove()
       await kubelet.stop()
       await podResources.stop()
-      Issue.record("the daemon's log:\n\(daemon.standardError.suffix(4000))")
+      Issue.record("the daemon's log:\n\(daemon.standardError.suffix(4000))\nthe agent host's:\n\(hostContainer.standardError.suffix(2000))")
       throw error
     }
     await container.remove()
+    await agentHost.remove()
     await kubelet.stop()
     await podResources.stop()
   }
@@ -210,25 +234,32 @@ struct ImageContainer {
   let state: String
 
   /// Unpacks the archive with umoci and makes the bundle the DaemonSet's pod.
-  static func prepare(runtime: String, in directory: TestDirectory, hostRoot: String) async throws -> ImageContainer {
-    let layout = directory.sub("layout")
+  static func prepare(
+    runtime: String, in directory: TestDirectory, hostRoot: String, daemonSet: String = "vaccel-device-plugin"
+  ) async throws -> ImageContainer {
+    // One image unpacked per container, each in folders of its own.
+    let place = { (name: String) in directory.sub("\(daemonSet)-\(name)") }
+    let layout = place("layout")
     try FileManager.default.createDirectory(atPath: layout, withIntermediateDirectories: true)
     try await Self.check(ChildProcess.run("/usr/bin/env", ["tar", "-xf", ImageTests.archive, "-C", layout]), "tar")
     let index = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: layout + "/index.json"))) as? [String: Any]
     let annotations = (index?["manifests"] as? [[String: Any]])?.first?["annotations"] as? [String: String] ?? [:]
     let tag = try #require(annotations["org.opencontainers.image.ref.name"], "the archive's tag")
     #expect(annotations["io.containerd.image.name"]?.hasSuffix(":" + tag) == true, "containerd's import names it: \(annotations)")
-    let bundle = directory.sub("bundle")
+    let bundle = place("bundle")
     try await Self.check(ChildProcess.run("/usr/bin/env", ["umoci", "unpack", "--image", "\(layout):\(tag)", bundle]), "umoci unpack")
     // The kubelet's own folders exist before any plugin starts (hostPath type: Directory).
     for folder in ["/var/lib/kubelet/device-plugins", "/var/lib/kubelet/pod-resources"] {
       try FileManager.default.createDirectory(atPath: hostRoot + folder, withIntermediateDirectories: true)
     }
     let seccomp = try PodBundle.runtimeDefaultSeccomp(ImageTests.seccompProfile, capabilities: [])
-    let pod = PodBundle(manifest: Repository.root + "/Manifests/vaccel-device-plugin.yaml", hostRoot: hostRoot, scratch: directory.sub("pod"))
+    let pod = PodBundle(
+      manifest: Repository.root + "/Manifests/vaccel-device-plugin.yaml", hostRoot: hostRoot, scratch: place("pod"),
+      daemonSet: daemonSet)
     try pod.apply(to: bundle, seccomp: seccomp, env: ["spec.nodeName": "image-test-node", "status.hostIP": "127.0.0.1"])
     return ImageContainer(
-      pod: pod, runtime: runtime, id: "vdp-image-\(getpid())-\(runtime)", bundle: bundle, state: directory.sub("\(runtime)-state"))
+      pod: pod, runtime: runtime, id: "vdp-image-\(getpid())-\(runtime)-\(daemonSet)", bundle: bundle,
+      state: place("\(runtime)-state"))
   }
 
   static func check(_ result: (status: Int32, output: String, error: String), _ what: String) throws {

@@ -54,7 +54,7 @@ struct ManifestRendererTests {
 
   @Test func daemonSetIsWhatADevicePluginNeeds() throws {
     let objects = try Self.objects(try ManifestRenderer(options: ManifestOptions()).render())
-    #expect(objects.map { $0["kind"] as? String } == ["Namespace", "ServiceAccount", "ConfigMap", "DaemonSet"] + Array(repeating: "RuntimeClass", count: 5))
+    #expect(objects.map { $0["kind"] as? String } == ["Namespace", "ServiceAccount", "ConfigMap", "DaemonSet", "DaemonSet"] + Array(repeating: "RuntimeClass", count: 5))
     let daemonSet = try #require(Self.only("DaemonSet", objects).first)
     let spec = try #require(daemonSet["spec"] as? [String: Any])
     let update = try #require((spec["updateStrategy"] as? [String: Any])?["rollingUpdate"] as? [String: Any])
@@ -143,6 +143,32 @@ struct ManifestRendererTests {
     #expect(!plainMounts.contains { ($0["name"] as? String)?.hasPrefix("cri-") == true || ($0["name"] as? String)?.hasPrefix("sandboxes-") == true })
   }
 
+  /// The agents' own pod: OnDelete, selected apart from the daemon's, no more privilege, the
+  /// folders agents need and none of the kubelet's.
+  @Test func theAgentHostDaemonSetOwnsTheAgents() throws {
+    let objects = try Self.objects(try ManifestRenderer(options: ManifestOptions()).render())
+    let host = try #require(Self.only("DaemonSet", objects).first { ($0["metadata"] as? [String: Any])?["name"] as? String == "vaccel-agent-host" })
+    let spec = try #require(host["spec"] as? [String: Any])
+    #expect((spec["updateStrategy"] as? [String: Any])?["type"] as? String == "OnDelete")
+    #expect((spec["updateStrategy"] as? [String: Any])?["rollingUpdate"] == nil)
+    #expect((spec["selector"] as? [String: Any])?["matchLabels"] as? [String: String] == ["app.kubernetes.io/name": "vaccel-agent-host"])
+    let pod = try #require((spec["template"] as? [String: Any])?["spec"] as? [String: Any])
+    #expect(pod["hostPID"] == nil && pod["hostNetwork"] == nil)
+    let container = try #require((pod["containers"] as? [[String: Any]])?.first)
+    #expect((container["args"] as? [String])?.prefix(3) == ["agent-host", "--socket", "/var/run/vaccel/agent-host/agent-host.sock"])
+    let security = try #require(container["securityContext"] as? [String: Any])
+    #expect((security["capabilities"] as? [String: Any])?["drop"] as? [String] == ["ALL"])
+    #expect(security["readOnlyRootFilesystem"] as? Bool == true)
+    let mounts = Set((container["volumeMounts"] as? [[String: Any]] ?? []).compactMap { $0["mountPath"] as? String })
+    #expect(mounts.isSuperset(of: ["/var/run/vaccel", "/var/lib/vaccel-device-plugin", "/opt/vaccel", "/run/kata", "/run/user"]))
+    #expect(!mounts.contains("/var/lib/kubelet/device-plugins") && !mounts.contains("/etc/vaccel-device-plugin"))
+    // Without agentHost in the config, agents are the daemon's and no host is rendered.
+    var options = ManifestOptions()
+    options.configText = "version: v1\nresources:\n  - name: vaccel.org/accel\n"
+    let plain = try Self.objects(try ManifestRenderer(options: options).render())
+    #expect(Self.only("DaemonSet", plain).count == 1)
+  }
+
   @Test func optionsChangeWhatTheySay() throws {
     var options = ManifestOptions()
     options.namespace = "accel"
@@ -150,10 +176,10 @@ struct ManifestRendererTests {
     options.runtimeClasses = [try RuntimeClassSpec(parsing: "kata-clh-vaccel=kata-clh@vaccel.org/accel-vm")]
     options.only = [.daemonSet, .runtimeClass]
     let objects = try Self.objects(try ManifestRenderer(options: options).render())
-    #expect(objects.map { $0["kind"] as? String } == ["DaemonSet", "RuntimeClass"])
+    #expect(objects.map { $0["kind"] as? String } == ["DaemonSet", "DaemonSet", "RuntimeClass"])
     #expect((objects[0]["metadata"] as? [String: Any])?["namespace"] as? String == "accel")
-    #expect(try ManifestRenderer(options: options).render().contains("image: registry.local/vdp:dev"))
-    #expect(objects[1]["handler"] as? String == "kata-clh")
+    #expect(try ManifestRenderer(options: options).render().components(separatedBy: "image: registry.local/vdp:dev").count == 3)
+    #expect(objects[2]["handler"] as? String == "kata-clh")
   }
 
   @Test func k3sAddsTolerationsAndAutoDeployMovesRuntimeClassesToTheDaemon() throws {

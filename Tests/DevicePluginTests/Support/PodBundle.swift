@@ -10,6 +10,8 @@ struct PodBundle {
   /// Stands for the host's `/`: a hostPath volume `/x` is `<hostRoot>/x`.
   let hostRoot: String
   let scratch: String
+  /// Which DaemonSet's pod (the manifest has the daemon's and the agent host's).
+  var daemonSet = "vaccel-device-plugin"
 
   struct Failure: Error, CustomStringConvertible {
     let description: String
@@ -23,14 +25,14 @@ struct PodBundle {
     for case let document as [String: Any] in try Yams.load_all(yaml: text) {
       let metadata = document["metadata"] as? [String: Any]
       switch document["kind"] as? String {
-      case "DaemonSet":
+      case "DaemonSet" where metadata?["name"] as? String == daemonSet:
         pod = ((document["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any]
       case "ConfigMap":
         if let name = metadata?["name"] as? String { configMaps[name] = document["data"] as? [String: String] ?? [:] }
       default: break
       }
     }
-    guard let pod else { throw Failure(description: "no DaemonSet in \(manifest)") }
+    guard let pod else { throw Failure(description: "no DaemonSet \(daemonSet) in \(manifest)") }
     return (pod, configMaps)
   }
 
