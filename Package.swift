@@ -138,7 +138,7 @@ let package = Package(
       name: "VaccelCtlKit",
       dependencies: [
         "StatusAPI", "VaccelManifests", "VaccelConfig", "VaccelAgents", "VaccelRPC", "VaccelAgentAPI", "NodeSupport",
-        "CRIClient",
+        "CRIClient", "AgentHostAPI",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

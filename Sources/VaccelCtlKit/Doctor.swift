@@ -43,6 +43,9 @@ public struct Doctor: Sendable {
     checks.append(socket("pod-resources socket", kubelet.podResourcesSocket, hint: "the kubelet serves it at startup"))
     checks.append(writable("runDir", config.runDir))
     checks.append(writable("stateDir", config.stateDir))
+    if !config.agentHostSocket.isEmpty {
+      checks.append(await agentHost())
+    }
     for resource in config.resources {
       checks += await agentChecks(resource)
     }

@@ -76,6 +76,37 @@ struct DoctorTests {
     #expect(byName["VM sandbox folders"]?.outcome == .pass)
   }
 
+  /// With agentHost.socket set, the host must answer: the real one passes with what it runs,
+  /// a missing one fails saying what to look at.
+  @Test func theAgentHostIsAskedWhenTheConfigUsesOne() async throws {
+    let scratch = try Scratch()
+    defer { scratch.remove() }
+    var doctor = Doctor(config: config(scratch, binary: Repository.built("vaccel-standin-agent")))
+    doctor.k3sDataDir = scratch.sub("no-k3s")
+    doctor.config.agentHostSocket = scratch.sub("host/agent-host.sock")
+    var check = await doctor.run().first { $0.name == "agent host" }
+    #expect(check?.outcome == .fail)
+    #expect(check?.detail.contains("is the vaccel-agent-host pod running on this node?") == true, "\(String(describing: check))")
+
+    let host = Process()
+    host.executableURL = URL(fileURLWithPath: Repository.built("vaccel-device-plugin"))
+    host.arguments = ["agent-host", "--socket", scratch.sub("host/agent-host.sock")]
+    host.standardError = FileHandle.nullDevice
+    try host.run()
+    defer {
+      host.terminate()
+      host.waitUntilExit()
+    }
+    let deadline = ContinuousClock.now + .seconds(20)
+    repeat {
+      // The host's socket appears when it serves; /proc offers no event for that.
+      try await Task.sleep(for: .milliseconds(20))
+      check = await doctor.agentHost()
+    } while check?.outcome != .pass && ContinuousClock.now < deadline
+    #expect(check?.outcome == .pass, "\(String(describing: check))")
+    #expect(check?.detail.contains("0 agents running") == true, "\(String(describing: check))")
+  }
+
   @Test func aBareNodeFailsWithReasons() async throws {
     let scratch = try Scratch()
     defer { scratch.remove() }
