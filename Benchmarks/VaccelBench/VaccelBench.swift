@@ -47,6 +47,21 @@ enum VaccelBench {
       try await burst(goAnchor: anchor, pods: iterations)
       return
     }
+    // VACCEL_BENCH_ONLY=warm: row 1 only, at 16 and 1024 slots (issue 14, goal 2; what perf
+    // records for BENCHMARKS.md).
+    if ProcessInfo.processInfo.environment["VACCEL_BENCH_ONLY"] == "warm" {
+      try await warmAllocate(iterations: iterations)
+      try await warmAllocate(iterations: iterations, slots: 1024, warm: 16)
+      // The same refill behind every hand-out at both sizes: a free slot is always left.
+      try await warmAllocate(iterations: iterations, slots: 16, warm: 8)
+      try await warmAllocate(iterations: iterations, slots: 1024, warm: 8)
+      return
+    }
+    // VACCEL_BENCH_ONLY=idle: row 5 only, 8 and 1024 slots, idle for the given seconds.
+    if ProcessInfo.processInfo.environment["VACCEL_BENCH_ONLY"] == "idle" {
+      try await idle(slots: [8, 1024], seconds: CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? 60 : 60)
+      return
+    }
     progress("warm allocate")
     try await warmAllocate(iterations: iterations)
     try await warmAllocate(iterations: iterations, slots: 1024, warm: 16)
