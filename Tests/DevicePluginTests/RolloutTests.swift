@@ -249,6 +249,40 @@ struct RolloutTests {
     #expect(left.isEmpty, "agents left after the host stopped: \(left)")
   }
 
+  /// What a rollout of the agent host costs: its agents stop with it, and the daemon starts
+  /// them again in the same places once a new host answers.
+  @Test func aNewAgentHostGetsThePodsAgentsBack() async throws {
+    let config = try writeConfig(agentHost: true)
+    let kubelet = FakeKubelet(directory: directory.sub("dp"))
+    let podResources = FakePodResourcesServer(socketPath: directory.sub("pr.sock"))
+    try await kubelet.start()
+    try await podResources.start()
+    defer { Task { await kubelet.stop(); await podResources.stop() } }
+    var host = try startHost()
+    let daemon = try ChildProcess(Fixtures.daemon, ["--config", config])
+    _ = try await kubelet.wait(for: "registration") { $0.registrations == 1 && $0.healthy("vaccel.org/accel") == 4 }
+    let socket = try await kubelet.admit("vaccel.org/accel", [["accel-0"]]).hostSocket
+    podResources.set("vaccel.org/accel", holders: ["accel-0": Holder(namespace: "default", pod: "a", container: "main")])
+    let first = try #require(try await waitForCheckpoint(stateDir: directory.sub("state")) { $0[0].allocated && $0[0].pid != nil }[0].pid)
+    _ = try await AgentProbe.sessionRoundTrip(.unix(path: socket), timeout: .seconds(5))
+
+    kill(host.process.processIdentifier, SIGTERM)
+    #expect(await host.wait() == 0, "\(host.standardError)")
+    host = try startHost()
+    let second = try #require(try await waitForCheckpoint(stateDir: directory.sub("state")) {
+      $0[0].allocated && $0[0].pid != nil && $0[0].pid != first
+    }[0].pid)
+    // The checkpoint names the new agent once it is started; it answers once ready.
+    _ = try await kubelet.preStart("vaccel.org/accel", ["accel-0"])
+    _ = try await AgentProbe.sessionRoundTrip(.unix(path: socket), timeout: .seconds(5))
+    #expect(try await hostedAgents()[second] == "unix://" + socket, "the new host runs the pod's agent in its place")
+
+    kill(daemon.process.processIdentifier, SIGTERM)
+    #expect(await daemon.wait() == 0, "\(daemon.standardError)")
+    kill(host.process.processIdentifier, SIGTERM)
+    #expect(await host.wait() == 0)
+  }
+
   /// The control: without the agent host, the same loop sees the rollout.
   @Test func withoutTheAgentHostARolloutFailsCalls() async throws {
     let config = try writeConfig(agentHost: false)
