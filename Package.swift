@@ -256,6 +256,7 @@ let package = Package(
     .testTarget(
       name: "DevicePluginTests",
       dependencies: [
+        "AgentHostAPI",
         "DevicePlugin",
         "DaemonLogging",
         "VaccelMetrics",

@@ -1,4 +1,7 @@
+import AgentHostAPI
 import DevicePlugin
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
 import Foundation
 import Logging
 import NodeSupport
@@ -80,6 +83,15 @@ struct RolloutTests {
       kill(pid, signal)
       return await outer.wait()
     }
+  }
+
+  /// The kubelet's registration and pod-resources sockets, emulated.
+  func startKubelet() async throws -> (FakeKubelet, FakePodResourcesServer) {
+    let kubelet = FakeKubelet(directory: directory.sub("dp"))
+    let podResources = FakePodResourcesServer(socketPath: directory.sub("pr.sock"))
+    try await kubelet.start()
+    try await podResources.start()
+    return (kubelet, podResources)
   }
 
   func startHost() throws -> ChildProcess {
@@ -181,10 +193,7 @@ struct RolloutTests {
 
   @Test func threePodsCallThroughDaemonRolloutsWithoutAFailure() async throws {
     let config = try writeConfig(agentHost: true)
-    let kubelet = FakeKubelet(directory: directory.sub("dp"))
-    let podResources = FakePodResourcesServer(socketPath: directory.sub("pr.sock"))
-    try await kubelet.start()
-    try await podResources.start()
+    let (kubelet, podResources) = try await startKubelet()
     defer { Task { await kubelet.stop(); await podResources.stop() } }
     let host = try startHost()
 
@@ -253,10 +262,7 @@ struct RolloutTests {
   /// them again in the same places once a new host answers.
   @Test func aNewAgentHostGetsThePodsAgentsBack() async throws {
     let config = try writeConfig(agentHost: true)
-    let kubelet = FakeKubelet(directory: directory.sub("dp"))
-    let podResources = FakePodResourcesServer(socketPath: directory.sub("pr.sock"))
-    try await kubelet.start()
-    try await podResources.start()
+    let (kubelet, podResources) = try await startKubelet()
     defer { Task { await kubelet.stop(); await podResources.stop() } }
     var host = try startHost()
     let daemon = try ChildProcess(Fixtures.daemon, ["--config", config])
@@ -286,10 +292,7 @@ struct RolloutTests {
   /// The control: without the agent host, the same loop sees the rollout.
   @Test func withoutTheAgentHostARolloutFailsCalls() async throws {
     let config = try writeConfig(agentHost: false)
-    let kubelet = FakeKubelet(directory: directory.sub("dp"))
-    let podResources = FakePodResourcesServer(socketPath: directory.sub("pr.sock"))
-    try await kubelet.start()
-    try await podResources.start()
+    let (kubelet, podResources) = try await startKubelet()
     defer { Task { await kubelet.stop(); await podResources.stop() } }
 
     let daemon = try await Contained.start([Fixtures.daemon, "--config", config])
@@ -307,6 +310,37 @@ struct RolloutTests {
     #expect(second.status == 1)
     #expect(second.error.contains("another agent host (pid \(host.process.processIdentifier)) serves \(hostSocket)"), "\(second.error)")
     _ = try await hostedAgents()  // the first still serves
+    kill(host.process.processIdentifier, SIGTERM)
+    #expect(await host.wait() == 0)
+  }
+
+  /// The host's API refuses what it cannot do, naming it, and runs nothing.
+  @Test func theAgentHostRefusesBadRequestsNamingThem() async throws {
+    let host = try startHost()
+    _ = try await hostedAgents()  // it serves
+    let transport = try HTTP2ClientTransport.Posix(
+      target: .unixDomainSocket(path: hostSocket, authority: "localhost"), transportSecurity: .plaintext)
+    try await withGRPCClient(transport: transport) { grpc in
+      let client = Vaccel_Agenthost_V1_AgentHost.Client(wrapping: grpc)
+      let instance = try await client.list(.init()).hostInstance
+      func refusal(_ call: () async throws -> Void) async -> RPCError? {
+        do {
+          try await call()
+          return nil
+        } catch {
+          return error as? RPCError
+        }
+      }
+      var error = await refusal { _ = try await client.launch(.with { $0.executable = "vaccel-rpc-agent" }) }
+      #expect(error?.code == .invalidArgument && error?.message.contains("'vaccel-rpc-agent'") == true, "\(String(describing: error))")
+      error = await refusal { _ = try await client.launch(.with { $0.executable = self.directory.sub("missing-agent") }) }
+      #expect(error?.code == .failedPrecondition && error?.message.contains("missing-agent") == true, "\(String(describing: error))")
+      error = await refusal { _ = try await client.signal(.with { $0.hostInstance = instance; $0.pid = 1; $0.signal = 0 }) }
+      #expect(error?.code == .invalidArgument, "\(String(describing: error))")
+      error = await refusal { _ = try await client.wait(.with { $0.hostInstance = "another"; $0.pid = 1 }) }
+      #expect(error?.code == .notFound, "\(String(describing: error))")
+      #expect(try await client.list(.init()).processes.isEmpty, "nothing was started")
+    }
     kill(host.process.processIdentifier, SIGTERM)
     #expect(await host.wait() == 0)
   }
