@@ -290,6 +290,8 @@ struct RolloutTests {
     #expect(await daemon.wait() == 0, "\(daemon.standardError)")
     kill(host.process.processIdentifier, SIGTERM)
     #expect(await host.wait() == 0)
+    let left = ProcessInfoReader.processes(withArgumentWhere: { $0.hasPrefix("unix://" + runDir) })
+    #expect(left.isEmpty, "agents left after the host stopped: \(left)")
   }
 
   /// The control: without the agent host, the same loop sees the rollout.

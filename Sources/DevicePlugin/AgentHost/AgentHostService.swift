@@ -26,7 +26,8 @@ final class AgentHostService: AgentHostV1.SimpleServiceProtocol {
   let instance: String
   private let launcher: PosixLauncher
   private let logger: Logger
-  private let state = Mutex<(running: [pid_t: Entry], ended: [pid_t: ExitStatus], endedOrder: [pid_t])>(([:], [:], []))
+  private let state = Mutex<(running: [pid_t: Entry], ended: [pid_t: ExitStatus], endedOrder: [pid_t], stopping: Bool)>(
+    ([:], [:], [], false))
   /// Exits kept for a `Wait` that comes late (the plugin was restarting when the agent ended).
   static let keptExits = 4096
 
@@ -50,6 +51,9 @@ final class AgentHostService: AgentHostV1.SimpleServiceProtocol {
     let spec = LaunchSpec(
       executable: request.executable, arguments: request.arguments, environment: request.environment,
       logPath: request.logPath.isEmpty ? nil : request.logPath, prepareFolders: request.prepareFolders)
+    guard !state.withLock({ $0.stopping }) else {
+      throw RPCError(code: .unavailable, message: "the agent host is stopping")
+    }
     let process: any AgentProcess
     do {
       process = try await launcher.launchAgent(spec)
@@ -63,7 +67,16 @@ final class AgentHostService: AgentHostV1.SimpleServiceProtocol {
     message.arguments = request.arguments
     message.environment = request.environment
     message.startedUnixMs = Int64(Date().timeIntervalSince1970 * 1000)
-    state.withLock { $0.running[process.pid] = Entry(process: process, message: message) }
+    let kept = state.withLock { state -> Bool in
+      guard !state.stopping else { return false }
+      state.running[process.pid] = Entry(process: process, message: message)
+      return true
+    }
+    guard kept else {
+      // `stopAll` began while this one started, and did not see it: nothing may outlive the host.
+      await process.terminate(grace: .seconds(2))
+      throw RPCError(code: .unavailable, message: "the agent host is stopping")
+    }
     logger.info("agent started", metadata: ["pid": "\(process.pid)", "executable": "\(request.executable)"])
     Task {
       let status = await process.waitForExit()
@@ -134,7 +147,11 @@ final class AgentHostService: AgentHostV1.SimpleServiceProtocol {
   /// The host stops (the product is uninstalled, or the host itself replaced): every agent
   /// stops with it, as the pods' agents would with their node.
   func stopAll(grace: Duration) async {
-    let processes = state.withLock { $0.running.values.map(\.process) }
+    // From here on no launch adds a process: one under way stops its own (see `launch`).
+    let processes = state.withLock { state in
+      state.stopping = true
+      return state.running.values.map(\.process)
+    }
     await withDiscardingTaskGroup { group in
       for process in processes { group.addTask { await process.terminate(grace: grace) } }
     }
