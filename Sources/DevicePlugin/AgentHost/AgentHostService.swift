@@ -32,9 +32,8 @@ final class AgentHostService: AgentHostV1.SimpleServiceProtocol {
   static let keptExits = 4096
 
   init(launcher: PosixLauncher, logger: Logger) {
-    var bytes = [UInt8](repeating: 0, count: 8)
-    for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255) }
-    self.instance = bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    let random = String(UInt64.random(in: .min ... .max), radix: 16)
+    self.instance = String(repeating: "0", count: 16 - random.count) + random
     self.launcher = launcher
     self.logger = logger
   }

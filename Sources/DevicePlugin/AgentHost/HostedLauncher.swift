@@ -21,6 +21,9 @@ public final class HostedLauncher: ProcessLaunching {
   private let client: GRPCClient<HTTP2ClientTransport.Posix>
   private let connections: Task<Void, Never>
   private let closed = Atomic<Bool>(false)
+  /// The host instance and pids of the last `List`: recovery adopts what it just listed
+  /// without asking again per slot.
+  private let lastListed = Mutex<(instance: String, pids: Set<pid_t>)?>(nil)
   let logger: Logger
 
   public init(socket: String, patience: Duration = .seconds(60), logger: Logger) throws {
@@ -91,6 +94,7 @@ public final class HostedLauncher: ProcessLaunching {
       do {
         let listed = try await host.list(Vaccel_Agenthost_V1_ListRequest(), options: Self.options(timeout: .seconds(5)))
         if lastError != nil { logger.notice("the agent host answers", metadata: ["socket": "\(socket)"]) }
+        lastListed.withLock { $0 = (listed.hostInstance, Set(listed.processes.map(\.pid))) }
         return listed
       } catch {
         if lastError == nil {
@@ -105,7 +109,12 @@ public final class HostedLauncher: ProcessLaunching {
     }
   }
 
+  /// A pid of the last list is watched as it is (one that ended since gets its exit from the
+  /// host's `Wait`); any other is looked for in a new list.
   public func attach(pid: pid_t) async -> (any AgentProcess)? {
+    if let known = lastListed.withLock({ $0 }), known.pids.contains(pid) {
+      return HostedProcess(pid: pid, instance: known.instance, launcher: self)
+    }
     guard let listed = try? await list(), listed.processes.contains(where: { $0.pid == pid }) else { return nil }
     return HostedProcess(pid: pid, instance: listed.hostInstance, launcher: self)
   }
