@@ -63,8 +63,11 @@ public final class MonitoredProcess: Sendable {
   public func signal(_ signal: Int32) -> Bool {
     // A pidfd never reaches a reused pid; the group kill is for helpers the agent started,
     // sent only while the leader is alive (so its group id cannot have been reused).
+    // Where pidfd_send_signal is refused as unknown (ENOSYS: a seccomp profile older than it,
+    // valgrind), the plain pid is signalled: still the same process while it is not reaped.
     guard exit.status == nil else { return false }
-    if vdp_pidfd_send_signal(pidfd, signal) == 0 { _ = kill(-pid, signal) }
+    let sent = vdp_pidfd_send_signal(pidfd, signal) == 0 || (errno == ENOSYS && kill(pid, signal) == 0)
+    if sent { _ = kill(-pid, signal) }
     return true
   }
 
