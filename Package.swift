@@ -51,6 +51,7 @@ let package = Package(
       name: "CRIClient",
       dependencies: [
         "CRIAPI",
+        "NodeSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
       ]
@@ -82,6 +83,7 @@ let package = Package(
     .target(
       name: "VaccelRPC",
       dependencies: [
+        "NodeSupport",
         "VaccelAgentAPI",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),

@@ -2,6 +2,7 @@ import CRIAPI
 import Glibc
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import NodeSupport
 
 /// Asks the container runtime's CRI socket (containerd, k3s's containerd, CRI-O: the first of
 /// `criSockets` that exists) for pod sandboxes, and finds a sandbox's hybrid-vsock socket from
@@ -61,7 +62,7 @@ public struct CRISandboxLocator: SandboxLocating {
 
   public func vmSocket(of id: String) -> VMSocketLookup {
     // An id with a slash could point a template anywhere on the node.
-    guard !id.isEmpty, !id.contains("/"), id != ".", id != ".." else { return .missing(tried: []) }
+    guard !id.isEmpty, !id.utf8.contains(UInt8(ascii: "/")), id != ".", id != ".." else { return .missing(tried: []) }
     let candidates = vmSockets.map { Self.fill($0, id: id) }
     if let found = candidates.first(where: Self.isSocket) { return .found(found) }
     return .missing(tried: candidates)
@@ -70,7 +71,7 @@ public struct CRISandboxLocator: SandboxLocating {
   static func fill(_ template: String, id: String) -> String {
     var result = ""
     var rest = Substring(template)
-    while let range = rest.firstRange(of: idPlaceholder) {
+    while let range = rest.firstUTF8Range(of: idPlaceholder) {
       result += rest[..<range.lowerBound] + id
       rest = rest[range.upperBound...]
     }

@@ -20,7 +20,7 @@ public struct AgentInstall: Sendable, Equatable {
   /// The reason the node cannot run these agents, or the install when it can.
   public static func check(_ agent: AgentConfig, path: String?) -> Result<AgentInstall, AgentError> {
     guard let executable = resolveBinary(agent.binary, path: path) else {
-      if agent.binary.contains("/") {
+      if agent.binary.utf8.contains(UInt8(ascii: "/")) {
         return .failure(.nodeCheck("agent binary '\(agent.binary)' does not exist"))
       }
       return .failure(.nodeCheck("agent binary '\(agent.binary)' not found on PATH or in \(binaryFolders.joined(separator: ", "))"))
@@ -39,7 +39,7 @@ public struct AgentInstall: Sendable, Equatable {
   }
 
   static func resolveBinary(_ binary: String, path: String?) -> String? {
-    if binary.contains("/") {
+    if binary.utf8.contains(UInt8(ascii: "/")) {
       return FileManager.default.fileExists(atPath: binary) ? binary : nil
     }
     let folders = (path ?? "").split(separator: ":").map(String.init) + binaryFolders

@@ -41,7 +41,7 @@ public enum AgentTrial {
     environment["PATH"] = environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     let spec = LaunchSpec(
       executable: install.executable,
-      arguments: agent.args.map { $0.replacing(AgentConfig.addressPlaceholder, with: address.description) },
+      arguments: agent.args.map { $0.replacingEvery(AgentConfig.addressPlaceholder, with: address.description) },
       environment: environment, logPath: log)
     let process: MonitoredProcess
     do {

@@ -549,7 +549,7 @@ public actor SlotAgent {
       throw .launch("cannot prepare the slot folder: \(error)")
     }
     let arguments = context.agent.args.map {
-      $0.replacing(AgentConfig.addressPlaceholder, with: place.listen.description)
+      $0.replacingEvery(AgentConfig.addressPlaceholder, with: place.listen.description)
     }
     var environment = context.agent.environment
     environment["PATH"] = environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

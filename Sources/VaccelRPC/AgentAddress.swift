@@ -1,3 +1,5 @@
+import NodeSupport
+
 /// An address in the vAccel agent's syntax (`-a`): `unix:///abs/path.sock`, `unix://@name`
 /// (abstract), `tcp://HOST:PORT`, `vsock://CID:PORT` (CID `-1` = any, when listening).
 public enum AgentAddress: Sendable, Equatable, CustomStringConvertible {
@@ -19,7 +21,7 @@ public enum AgentAddress: Sendable, Equatable, CustomStringConvertible {
   }
 
   public init(parsing text: String) throws(ParseError) {
-    guard let range = text.firstRange(of: "://") else { throw .unsupportedScheme(text) }
+    guard let range = text.firstUTF8Range(of: "://") else { throw .unsupportedScheme(text) }
     let scheme = text[..<range.lowerBound]
     let rest = String(text[range.upperBound...])
     switch scheme {
