@@ -101,6 +101,7 @@ let package = Package(
       name: "VaccelConfig",
       dependencies: [
         "DaemonLogging",
+        "NodeSupport",
         "VaccelYAML",
         .product(name: "Logging", package: "swift-log"),
       ]

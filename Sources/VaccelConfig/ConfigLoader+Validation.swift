@@ -1,3 +1,5 @@
+import NodeSupport
+
 extension ConfigLoader {
   static let slotRange = 1...4096
 
@@ -5,10 +7,10 @@ extension ConfigLoader {
     _ agent: AgentConfig, field: String, fail: (String, String) -> ConfigError
   ) throws(ConfigError) {
     guard !agent.binary.isEmpty else { throw fail("\(field).binary", "must not be empty") }
-    guard agent.args.contains(where: { $0.contains(AgentConfig.addressPlaceholder) }) else {
+    guard agent.args.contains(where: { $0.includes(AgentConfig.addressPlaceholder) }) else {
       throw fail("\(field).args", "must contain \(AgentConfig.addressPlaceholder), where the slot's address goes")
     }
-    if let bad = agent.plugins.first(where: { $0.isEmpty || $0.contains(":") }) {
+    if let bad = agent.plugins.first(where: { $0.isEmpty || $0.utf8.contains(UInt8(ascii: ":")) }) {
       throw fail("\(field).plugins", "'\(bad)' is not a plugin file name or path")
     }
     if let level = agent.logLevel, !(1...4).contains(level) {
@@ -42,7 +44,7 @@ extension ConfigLoader {
     guard !sandboxes.vmSockets.isEmpty else { throw fail("sandboxes.vmSockets", "must name at least one path template") }
     for (index, template) in sandboxes.vmSockets.enumerated() {
       guard template.hasPrefix("/") else { throw fail("sandboxes.vmSockets[\(index)]", "'\(template)' must be an absolute path") }
-      guard template.contains(SandboxConfig.idPlaceholder) else {
+      guard template.includes(SandboxConfig.idPlaceholder) else {
         throw fail("sandboxes.vmSockets[\(index)]", "'\(template)' must contain \(SandboxConfig.idPlaceholder), where the sandbox id goes")
       }
     }
@@ -82,7 +84,7 @@ extension ConfigLoader {
     try requireAbsolute("runDir", config.runDir)
     try requireAbsolute("stateDir", config.stateDir)
     if !config.metricsAddress.isEmpty {
-      guard config.metricsAddress.contains(":"), let port = config.metricsPort, (0...65535).contains(port) else {
+      guard config.metricsAddress.utf8.contains(UInt8(ascii: ":")), let port = config.metricsPort, (0...65535).contains(port) else {
         throw fail("metrics.address", "'\(config.metricsAddress)' is not host:port, :port, or empty (off)")
       }
     }

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import NodeSupport
 
 /// How the daemon finds a pod's VM sandbox (transport `hybrid-vsock`): the container runtime's
 /// CRI socket, asked which sandbox a pod runs in, and where that sandbox's VMM keeps its
@@ -53,7 +54,7 @@ public struct SandboxConfig: Sendable, Equatable {
   public var vmSocketRoots: [String] {
     var roots: [String] = []
     for template in vmSockets {
-      guard let range = template.firstRange(of: Self.idPlaceholder) else { continue }
+      guard let range = template.firstUTF8Range(of: Self.idPlaceholder) else { continue }
       var root = String(template[..<range.lowerBound])
       while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
       if !roots.contains(root) { roots.append(root) }
