@@ -5,9 +5,10 @@
 FROM swift:6.3-bookworm AS build
 WORKDIR /src
 COPY . .
+# scripts/release-flags: the layout flags (function sections, lld with the link order, RELR).
 RUN apt-get update && apt-get install -y --no-install-recommends libyaml-dev \
- && swift build -c release --static-swift-stdlib --product vaccel-device-plugin \
- && swift build -c release --static-swift-stdlib --product vaccelctl \
+ && swift build -c release --static-swift-stdlib $(scripts/release-flags) --product vaccel-device-plugin \
+ && swift build -c release --static-swift-stdlib $(scripts/release-flags) --product vaccelctl \
  && install -D -m 0755 .build/release/vaccel-device-plugin /out/vaccel-device-plugin \
  && install -D -m 0755 .build/release/vaccelctl /out/vaccelctl \
  && strip /out/vaccel-device-plugin /out/vaccelctl

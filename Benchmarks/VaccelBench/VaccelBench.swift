@@ -37,6 +37,16 @@ enum VaccelBench {
       try await footprint(goAnchor: anchor, settle: 10)
       return
     }
+    // VACCEL_BENCH_ONLY=workload: no row; the daemon's everyday work under VACCEL_BENCH_DAEMON
+    // (scripts/generate-link-order runs it under valgrind to record the functions it uses).
+    if ProcessInfo.processInfo.environment["VACCEL_BENCH_ONLY"] == "workload" {
+      guard let daemon = ProcessInfo.processInfo.environment["VACCEL_BENCH_DAEMON"] else {
+        progress("VACCEL_BENCH_DAEMON: the daemon's binary, or a wrapper that runs it")
+        exit(2)
+      }
+      try await workload(daemon: daemon, settle: 10)
+      return
+    }
     // VACCEL_BENCH_ONLY=burst: row 7 only, admission bursts beside the Go anchor plugin.
     if ProcessInfo.processInfo.environment["VACCEL_BENCH_ONLY"] == "burst" {
       guard let anchor = ProcessInfo.processInfo.environment["VACCEL_BENCH_GO_ANCHOR"] else {
@@ -353,14 +363,14 @@ enum VaccelBench {
   }
 
   /// `warm`: nil leaves the config's default.
-  static func writeConfig(_ directory: String, slots: Int, warm: Int? = nil) throws -> String {
+  static func writeConfig(_ directory: String, slots: Int, warm: Int? = nil, metrics: String = "127.0.0.1:0") throws -> String {
     let path = directory + "/config.yaml"
     try """
       version: v1
       kubelet: {devicePluginDir: \(directory)/dp, podResourcesSocket: \(directory)/pr.sock, allocationGrace: 0s}
       runDir: \(directory)/run
       stateDir: \(directory)/state
-      metrics: {address: "127.0.0.1:0"}
+      metrics: {address: "\(metrics)"}
       agent: {binary: \(standin)}
       resources: [{name: vaccel.org/accel, slots: \(slots)\(warm.map { ", warm: \($0)" } ?? "")}]
       """.write(toFile: path, atomically: true, encoding: .utf8)
