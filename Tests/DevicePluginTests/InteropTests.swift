@@ -78,12 +78,15 @@ struct InteropTests {
 
 /// The grpc-go client in Interop/go, built in GOPATH mode against Debian's grpc-go.
 struct GoKubeletClient {
-  let binary: String
+  /// Its GOPATH, removed with the client.
+  let folder: TestDirectory
+  var binary: String { folder.sub("kubeletclient") }
 
   static func build() async throws -> GoKubeletClient {
     let go = try #require(Repository.which("go"), "go is needed: run scripts/install-test-deps")
     let protoc = try #require(Repository.which("protoc"), "protoc is needed: run scripts/install-test-deps")
-    let gopath = NSTemporaryDirectory() + "vdp-go-\(UUID().uuidString)"
+    let folder = try TestDirectory()
+    let gopath = folder.path
     try FileManager.default.createDirectory(atPath: gopath + "/src/kubeletclient", withIntermediateDirectories: true)
     let generated = try await ChildProcess.run(protoc, [
       "--proto_path=\(Repository.protos)", "--go_out=plugins=grpc:\(gopath)/src", "deviceplugin/v1beta1/api.proto",
@@ -91,12 +94,11 @@ struct GoKubeletClient {
     try #require(generated.status == 0, "protoc --go_out (protoc-gen-go-1-3): \(generated.error)")
     try FileManager.default.copyItem(
       atPath: Repository.interop + "/go/kubeletclient/main.go", toPath: gopath + "/src/kubeletclient/main.go")
-    let binary = gopath + "/kubeletclient"
     let built = try await ChildProcess.run(
-      go, ["build", "-o", binary, "kubeletclient"],
+      go, ["build", "-o", folder.sub("kubeletclient"), "kubeletclient"],
       environment: ["GO111MODULE": "off", "GOPATH": "\(gopath):/usr/share/gocode", "GOFLAGS": ""])
     try #require(built.status == 0, "go build: \(built.error)")
-    return GoKubeletClient(binary: binary)
+    return GoKubeletClient(folder: folder)
   }
 
   /// Runs the client; `afterCalls` runs when it reports its calls done, to make the plugin

@@ -14,7 +14,9 @@ struct ConfigLoaderTests {
 
   func load(_ yaml: String, env: [String: String] = [:], flags: ConfigOverrides = .init()) throws -> DaemonConfig {
     var flags = flags
-    flags.configPath = try file(yaml)
+    let path = try file(yaml)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    flags.configPath = path
     return try ConfigLoader.load(flags: flags, environment: env)
   }
 
@@ -125,6 +127,7 @@ struct ConfigLoaderTests {
 
   @Test func configPathFromEnvironment() throws {
     let path = try file("version: v1\nrunDir: /x\n")
+    defer { try? FileManager.default.removeItem(atPath: path) }
     let config = try ConfigLoader.load(environment: ["VACCEL_DP_CONFIG": path])
     #expect(config.runDir == "/x")
   }
@@ -270,9 +273,11 @@ struct ConfigLoaderTests {
   @Test func unreadableFilesAreErrorsNotCrashes() throws {
     #expect(throws: ConfigError.self) { try ConfigLoader.load(flags: ConfigOverrides(configPath: "/nonexistent/config.yaml")) }
     let binary = NSTemporaryDirectory() + "vdp-binary-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: binary) }
     try Data([0xFF, 0xFE, 0x00, 0x80]).write(to: URL(fileURLWithPath: binary))
     #expect(throws: ConfigError.self) { try ConfigLoader.load(flags: ConfigOverrides(configPath: binary)) }
     let huge = NSTemporaryDirectory() + "vdp-huge-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: huge) }
     try Data(repeating: 0x20, count: ConfigLoader.maxFileBytes + 1).write(to: URL(fileURLWithPath: huge))
     #expect(throws: ConfigError.self) { try ConfigLoader.load(flags: ConfigOverrides(configPath: huge)) }
   }

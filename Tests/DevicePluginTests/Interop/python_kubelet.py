@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import queue
+import shutil
 import signal
 import stat
 import sys
@@ -33,6 +34,7 @@ def load_stubs(protos):
         sys.exit(f"protoc failed ({rc})")
     sys.path.insert(0, out)
     from deviceplugin.v1beta1 import api_pb2, api_pb2_grpc
+    shutil.rmtree(out, ignore_errors=True)  # imported: the generated files are not read again
     return api_pb2, api_pb2_grpc
 
 
