@@ -63,19 +63,9 @@ public struct CRISandboxLocator: SandboxLocating {
   public func vmSocket(of id: String) -> VMSocketLookup {
     // An id with a slash could point a template anywhere on the node.
     guard !id.isEmpty, !id.utf8.contains(UInt8(ascii: "/")), id != ".", id != ".." else { return .missing(tried: []) }
-    let candidates = vmSockets.map { Self.fill($0, id: id) }
+    let candidates = vmSockets.map { $0.replacingEvery(Self.idPlaceholder, with: id) }
     if let found = candidates.first(where: Self.isSocket) { return .found(found) }
     return .missing(tried: candidates)
-  }
-
-  static func fill(_ template: String, id: String) -> String {
-    var result = ""
-    var rest = Substring(template)
-    while let range = rest.firstUTF8Range(of: idPlaceholder) {
-      result += rest[..<range.lowerBound] + id
-      rest = rest[range.upperBound...]
-    }
-    return result + rest
   }
 
   /// Whether `path` (followed if a link) is a unix socket now.

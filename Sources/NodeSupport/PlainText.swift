@@ -5,17 +5,11 @@
 extension StringProtocol {
   /// The first range where `text` occurs; an empty `text` occurs at the start.
   public func firstUTF8Range(of text: String) -> Range<Index>? {
-    let needle = Array(text.utf8)
+    let needle = text.utf8
     guard let head = needle.first else { return startIndex..<startIndex }
     var from = utf8.startIndex
     while let found = utf8[from...].firstIndex(of: head) {
-      var index = found
-      var matched = 0
-      while matched < needle.count, index < utf8.endIndex, utf8[index] == needle[matched] {
-        utf8.formIndex(after: &index)
-        matched += 1
-      }
-      if matched == needle.count { return found..<index }
+      if utf8[found...].starts(with: needle) { return found..<utf8.index(found, offsetBy: needle.count) }
       from = utf8.index(after: found)
     }
     return nil
