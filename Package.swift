@@ -229,7 +229,7 @@ let package = Package(
       name: "vaccel-bench",
       dependencies: [
         "DevicePlugin", "KubeletAPI", "VaccelAgents", "VaccelConfig", "VaccelRPC", "VaccelAgentAPI",
-        "KubeletEmulation", "VaccelCtlKit",
+        "KubeletEmulation", "StatusAPI", "VaccelCtlKit",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
