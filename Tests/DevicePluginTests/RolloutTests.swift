@@ -1,8 +1,8 @@
 import AgentHostAPI
 import DevicePlugin
+import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
-import Foundation
 import Logging
 import NodeSupport
 import Synchronization
