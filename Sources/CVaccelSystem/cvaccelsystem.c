@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
@@ -81,8 +82,19 @@ int vdp_trap_shutdown_signals(void) {
   action.sa_flags = SA_RESTART;
   sigemptyset(&action.sa_mask);
   int signals[] = {SIGTERM, SIGINT, SIGHUP};
+  sigset_t wanted;
+  sigemptyset(&wanted);
   for (unsigned i = 0; i < sizeof signals / sizeof signals[0]; i++) {
     if (sigaction(signals[i], &action, NULL) != 0) return -1;
+    sigaddset(&wanted, signals[i]);
+  }
+  /* A parent may start us with them blocked (a Swift parent spawning from a dispatch thread
+     passes on libdispatch's mask, which blocks both): they would then stay pending in every
+     thread. The calling (main) thread takes them, and the threads it starts from here on. */
+  int failed = pthread_sigmask(SIG_UNBLOCK, &wanted, NULL);
+  if (failed != 0) {
+    errno = failed;
+    return -1;
   }
   return fds[0];
 }

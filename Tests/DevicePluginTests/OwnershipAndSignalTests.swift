@@ -77,6 +77,35 @@ struct OwnershipAndSignalTests {
     #expect(left.agents.isEmpty && left.sockets.isEmpty, "left behind: \(left)")
   }
 
+  /// A parent may start the daemon with SIGTERM, SIGINT and SIGHUP blocked (a Swift parent
+  /// spawning from a dispatch thread passes libdispatch's mask on): SIGTERM still stops it.
+  @Test func sigtermStopsItWhateverMaskTheParentPassedOn() async throws {
+    let python = try #require(Repository.which("python3"), "python3 is needed: run scripts/install-test-deps")
+    let blocking = """
+      import os, signal, sys
+      signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+      os.execv(sys.argv[1], sys.argv[1:])
+      """
+    let daemon = try ChildProcess(python, ["-c", blocking, Fixtures.daemon, "--config", configPath])
+    try await trapped(daemon)  // python catches no SIGTERM: this is the daemon, after the exec
+    let pid = daemon.process.processIdentifier
+    kill(pid, SIGTERM)
+    let status = try await withThrowingTaskGroup(of: Int32?.self) { group in
+      group.addTask { try await daemon.exited() }
+      group.addTask {
+        try await Task.sleep(for: .seconds(60))  // a bound for a stop that never comes, not a wait for an event
+        return nil
+      }
+      defer { group.cancelAll() }
+      return try await group.next()!
+    }
+    if status == nil { kill(pid, SIGKILL) }
+    #expect(status == 0, "SIGTERM left pending: \(daemon.standardError)")
+    _ = await daemon.wait()
+    let left = leftovers()
+    #expect(left.agents.isEmpty && left.sockets.isEmpty, "left behind: \(left)")
+  }
+
   /// The previous daemon was SIGKILLed with two pods' agents running; the new one is stopped
   /// while it adopts them: it stops what it adopted and started, and exits 0.
   @Test(arguments: [0, 1, 3, 10, 30])

@@ -22,6 +22,7 @@ int vdp_set_child_subreaper(void);
 /// arrives is written as one byte (its number) into a pipe whose read end is returned (-1 and
 /// errno on failure). The handlers stay for the life of the process, so no signal is lost to
 /// a default action (which ends the process with no clean-up) or to a handler being swapped.
+/// The calling thread unblocks the three, so they arrive whatever mask the parent passed on.
 int vdp_trap_shutdown_signals(void);
 
 #endif
