@@ -12,9 +12,34 @@ import Glibc
 import Logging
 import VaccelConfig
 
-/// Thin entry point: parse flags, load the config (exit 2 on a bad one), log, run the daemon.
-/// Named other than main.swift so that the async `main` is the one that runs.
+/// The process's entry: trap the stop signals, then run the daemon (or the agent host) on the
+/// cooperative pool while the main thread waits for the end, which `exit` brings.
+///
+/// Not Swift's async `main`: on Linux that parks the main thread with `dispatch_main()`, whose
+/// `pthread_exit` unwinds the main thread's stack through the unwind tables, and about 1 MiB of
+/// them then stays mapped for the daemon's whole life (BENCHMARKS.md, issue 14).
 @main
+enum Entry {
+  static func main() {
+    // First of all: from here on SIGTERM/SIGINT are requests to stop cleanly, whenever they come.
+    let signals: ShutdownSignals
+    do {
+      signals = try ShutdownSignals.trap()
+    } catch {
+      DaemonLogHandler.standardError("vaccel-device-plugin: \(error)")
+      Glibc.exit(1)
+    }
+    // Detached: `main` is on the main actor, whose queue this thread never serves.
+    Task.detached {
+      await VaccelDevicePlugin.main(signals: signals)
+      Glibc.exit(0)
+    }
+    // The signal handlers write to a pipe and may run on this thread; each one ends a pause.
+    while true { pause() }
+  }
+}
+
+/// Thin command: parse flags, load the config (exit 2 on a bad one), log, run the daemon.
 struct VaccelDevicePlugin: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "vaccel-device-plugin",
@@ -30,15 +55,7 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
 
   /// ArgumentParser exits 64 on a usage error; operators get one code for "your input is
   /// wrong", whether it came by flag or by file: 2.
-  static func main() async {
-    // First of all: from here on SIGTERM/SIGINT are requests to stop cleanly, whenever they come.
-    let signals: ShutdownSignals
-    do {
-      signals = try ShutdownSignals.trap()
-    } catch {
-      DaemonLogHandler.standardError("vaccel-device-plugin: \(error)")
-      Glibc.exit(1)
-    }
+  static func main(signals: ShutdownSignals) async {
     // The agent host is a command of its own, not a subcommand: ArgumentParser would give
     // `agent-host --log-level x` to this command's option of the same name.
     let arguments = Array(CommandLine.arguments.dropFirst())
