@@ -46,24 +46,15 @@ public actor AgentPool {
     let (changes, continuation) = AsyncStream.makeStream(of: (Int, SlotAgentStatus).self)
     self.statusChanges = changes
     let logDirectory = self.logDirectory
+    let shared = SlotAgentContext.Shared(
+      agent: resource.agent, access: resource.endpoint, launcher: launcher, logger: logger,
+      vaccelRunFolder: vaccelRunFolder, onEvent: onEvent)
     self.slots = (0..<resource.slots).map { index in
-      var context = Self.context(
-        resource: resource, index: index, runDir: runDir, logDirectory: logDirectory,
-        launcher: launcher, logger: logger)
-      context.onEvent = onEvent
-      context.vaccelRunFolder = vaccelRunFolder
+      let addressing = SlotAddressing(resource: resource, runDir: runDir, slot: index)
+      let context = SlotAgentContext(
+        addressing: addressing, logPath: logDirectory.joiningPath("\(addressing.slotID).log"), shared: shared)
       return SlotAgent(context: context, changes: continuation)
     }
-  }
-
-  static func context(
-    resource: ResourceConfig, index: Int, runDir: String, logDirectory: String,
-    launcher: any ProcessLaunching, logger: Logger
-  ) -> SlotAgentContext {
-    let addressing = SlotAddressing(resource: resource, runDir: runDir, slot: index)
-    return SlotAgentContext(
-      addressing: addressing, logPath: logDirectory.joiningPath("\(addressing.slotID).log"), agent: resource.agent,
-      access: resource.endpoint, launcher: launcher, logger: logger)
   }
 
   /// The pool's background work until cancelled: node checks every `nodeCheckInterval`
