@@ -32,32 +32,72 @@ public final class LogLevelControl: Sendable {
 }
 
 /// Writes one line a log event to stderr, as key=value or JSON, with metadata as fields.
+///
+/// Three words, so a `Logger` holds it inline: a bigger handler is boxed, one more allocation
+/// for every logger with metadata of its own (each slot's has its slot), and the fields are an
+/// array of pairs, where a dictionary of two took three times the memory.
 public struct DaemonLogHandler: LogHandler {
-  public var metadata: Logger.Metadata = [:]
-  public var metadataProvider: Logger.MetadataProvider?
-  let label: String
-  let format: LogFormat
-  let control: LogLevelControl
-  let sink: @Sendable (String) -> Void
+  /// What every copy shares: set at creation, never changed.
+  final class Output: Sendable {
+    let label: String
+    let format: LogFormat
+    let control: LogLevelControl
+    let sink: @Sendable (String) -> Void
+
+    init(label: String, format: LogFormat, control: LogLevelControl, sink: @escaping @Sendable (String) -> Void) {
+      self.label = label
+      self.format = format
+      self.control = control
+      self.sink = sink
+    }
+  }
+
+  /// A metadata provider, boxed: rarely set, and unboxed it would take two of the three words.
+  final class Provider: Sendable {
+    let provider: Logger.MetadataProvider
+    init(_ provider: Logger.MetadataProvider) { self.provider = provider }
+  }
+
+  private let output: Output
+  private var metadataPairs: [(key: String, value: Logger.Metadata.Value)] = []
+  private var provider: Provider?
+
+  public var metadata: Logger.Metadata {
+    get { Dictionary(metadataPairs, uniquingKeysWith: { $1 }) }
+    set { metadataPairs = newValue.map { ($0.key, $0.value) } }
+  }
+
+  public var metadataProvider: Logger.MetadataProvider? {
+    get { provider?.provider }
+    set { provider = newValue.map(Provider.init) }
+  }
+
+  var label: String { output.label }
+  var format: LogFormat { output.format }
 
   public init(
     label: String, format: LogFormat, control: LogLevelControl,
     sink: @escaping @Sendable (String) -> Void = DaemonLogHandler.standardError
   ) {
-    self.label = label
-    self.format = format
-    self.control = control
-    self.sink = sink
+    self.output = Output(label: label, format: format, control: control, sink: sink)
   }
 
   public var logLevel: Logger.Level {
-    get { control.current }
-    set { control.current = newValue }
+    get { output.control.current }
+    set { output.control.current = newValue }
   }
 
   public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-    get { metadata[key] }
-    set { metadata[key] = newValue }
+    get { metadataPairs.first { $0.key == key }?.value }
+    set {
+      let index = metadataPairs.firstIndex { $0.key == key }
+      switch (index, newValue) {
+      case (let index?, let value?): metadataPairs[index].value = value
+      case (let index?, nil): metadataPairs.remove(at: index)
+      case (nil, let value?): metadataPairs.append((key, value))
+      case (nil, nil): break
+      }
+    }
   }
 
   public func log(event: LogEvent) {
@@ -68,7 +108,7 @@ public struct DaemonLogHandler: LogHandler {
     var pairs: [(String, String)] = [("ts", timestamp), ("level", event.level.rawValue), ("msg", "\(event.message)")]
     pairs += fields.sorted { $0.key < $1.key }.map { ($0.key, "\($0.value)") }
     pairs.append(("source", event.source))
-    sink(Self.render(pairs, as: format))
+    output.sink(Self.render(pairs, as: format))
   }
 
   static func render(_ pairs: [(String, String)], as format: LogFormat) -> String {

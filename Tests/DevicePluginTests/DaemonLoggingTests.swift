@@ -40,6 +40,27 @@ struct DaemonLoggingTests {
     #expect(object?["ts"]?.hasSuffix("Z") == true)
   }
 
+  /// A logger's own fields (each slot's logger has its resource and slot) come out on every
+  /// line, can be replaced and removed, and the handler stays small enough for `Logger` to
+  /// hold inline (three words): a bigger one costs an allocation per logger with metadata.
+  @Test func ownFieldsAreKeptSetReplacedAndRemoved() throws {
+    #expect(MemoryLayout<DaemonLogHandler>.size <= 3 * MemoryLayout<Int>.size)
+    let lines = Lines()
+    var log = logger(.keyvalue, LogLevelControl(.info), lines)
+    log[metadataKey: "resource"] = "vaccel.org/accel"
+    log[metadataKey: "slot"] = "accel-0"
+    log[metadataKey: "slot"] = "accel-1"
+    log.info("one")
+    log[metadataKey: "resource"] = nil
+    log.info("two", metadata: ["slot": "accel-2"])
+    #expect(log[metadataKey: "slot"] == "accel-1")
+    #expect(log.handler.metadata == ["slot": "accel-1"])
+    #expect(lines.all.count == 2)
+    let first = try #require(lines.all.first), second = try #require(lines.all.last)
+    #expect(first.contains(" resource=vaccel.org/accel ") && first.contains(" slot=accel-1 ") && !first.contains("accel-0"))
+    #expect(!second.contains("resource=") && second.contains(" slot=accel-2 "), "the event's own field wins")
+  }
+
   @Test func oneControlChangesEveryLoggerAtOnce() {
     let lines = Lines()
     let control = LogLevelControl(.error)
