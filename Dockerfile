@@ -14,7 +14,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libyaml-dev \
  && strip /out/vaccel-device-plugin /out/vaccelctl
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libstdc++6 libyaml-0-2 \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libyaml-0-2 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /usr/local/bin/
 ENTRYPOINT ["/usr/local/bin/vaccel-device-plugin"]
