@@ -72,8 +72,6 @@ public struct DaemonLogHandler: LogHandler {
     set { provider = newValue.map(Provider.init) }
   }
 
-  var label: String { output.label }
-  var format: LogFormat { output.format }
 
   public init(
     label: String, format: LogFormat, control: LogLevelControl,
@@ -108,7 +106,7 @@ public struct DaemonLogHandler: LogHandler {
     var pairs: [(String, String)] = [("ts", timestamp), ("level", event.level.rawValue), ("msg", "\(event.message)")]
     pairs += fields.sorted { $0.key < $1.key }.map { ($0.key, "\($0.value)") }
     pairs.append(("source", event.source))
-    output.sink(Self.render(pairs, as: format))
+    output.sink(Self.render(pairs, as: output.format))
   }
 
   static func render(_ pairs: [(String, String)], as format: LogFormat) -> String {

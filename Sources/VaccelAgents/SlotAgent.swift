@@ -24,8 +24,8 @@ public struct SlotAgentContext: Sendable {
     public let onEvent: @Sendable (AgentEvent) -> Void
 
     public init(
-      agent: AgentConfig, access: EndpointAccess = EndpointAccess(), launcher: any ProcessLaunching, logger: Logger,
-      vaccelRunFolder: String?, onEvent: @escaping @Sendable (AgentEvent) -> Void = { _ in }
+      agent: AgentConfig, access: EndpointAccess, launcher: any ProcessLaunching, logger: Logger,
+      vaccelRunFolder: String?, onEvent: @escaping @Sendable (AgentEvent) -> Void
     ) {
       self.agent = agent
       self.access = access
