@@ -167,24 +167,30 @@ struct ImageTests {
     await podResources.stop()
   }
 
-  /// The control: the same image without a library the daemon links (libyaml, the config
-  /// reader) fails at once, and says which; the test above would have caught it.
+  /// The image's two binaries need no shared library (static-pie, scripts/release-flags): in
+  /// its root with every shared object and the loader deleted, both still run, and the root's
+  /// own `/usr/bin/true`, the control, no longer does.
   @Test(
-    "the control: an image missing a library the daemon needs exits naming it",
+    "the image's binaries run in its root with every shared library deleted",
     .enabled(if: ImageTests.missing.isEmpty || ImageTests.required, "needs scripts/build-image and scripts/install-image-deps"))
-  func anImageMissingALibraryFails() async throws {
+  func theImageRunsWithNoSharedLibrary() async throws {
     try #require(Self.missing.isEmpty, "missing to run the image: \(Self.missing.joined(separator: ", ")); run scripts/build-image")
     let directory = try TestDirectory()
     let container = try await ImageContainer.prepare(runtime: "runc", in: directory, hostRoot: directory.sub("host"))
-    let libraries = container.bundle + "/rootfs/usr/lib/x86_64-linux-gnu"
-    let libyaml = try FileManager.default.contentsOfDirectory(atPath: libraries).filter { $0.hasPrefix("libyaml-0.so") }
-    try #require(!libyaml.isEmpty, "the image has libyaml")
-    for name in libyaml { try FileManager.default.removeItem(atPath: libraries + "/" + name) }
-    let daemon = try container.run()
-    let status = await daemon.wait(timeout: .seconds(60))
-    await container.remove()
-    #expect(status != 0)
-    #expect(daemon.standardError.contains("libyaml-0.so.2"), "\(daemon.standardError)")
+    let root = container.bundle + "/rootfs"
+    let found = try await ChildProcess.run(
+      "/usr/bin/env", ["find", root, "-xdev", "(", "-name", "*.so", "-o", "-name", "*.so.*", ")", "(", "-type", "f", "-o", "-type", "l", ")", "-print", "-delete"])
+    try ImageContainer.check(found, "find -delete")
+    let deleted = found.output.split(separator: "\n")
+    #expect(deleted.contains { $0.hasSuffix("/libc.so.6") } && deleted.contains { $0.hasSuffix("/ld-linux-x86-64.so.2") }, "\(deleted)")
+    // With /proc, as every container has it: the Swift runtime reads its own path there.
+    let inRoot = ["unshare", "--mount", "--pid", "--fork", "--mount-proc=\(root)/proc", "chroot", root]
+    let control = try await ChildProcess.run("/usr/bin/env", inRoot + ["/usr/bin/true"])
+    #expect(control.status != 0, "/usr/bin/true ran without libc: the libraries were not gone")
+    for binary in ["/usr/local/bin/vaccel-device-plugin", "/usr/local/bin/vaccelctl"] {
+      let version = try await ChildProcess.run("/usr/bin/env", inRoot + [binary, "--version"])
+      #expect(version.status == 0 && !version.output.isEmpty, "\(binary) --version: \(version.status) \(version.output) \(version.error)")
+    }
   }
 
   /// The image's daemon (the unstripped build it was stripped from) links neither Foundation
@@ -212,6 +218,26 @@ struct ImageTests {
     #expect(vaccelctl.icu > 1_000 && vaccelctl.foundation > 1_000, "vaccelctl: \(vaccelctl)")
     let libraries = try await ChildProcess.run("/usr/bin/env", ["ldd", binary])
     #expect(!libraries.output.contains("Foundation") && !libraries.output.contains("icu"), "\(libraries.output)")
+  }
+
+  /// Both binaries are static-pie (scripts/release-flags): no loader, no shared library, so the
+  /// image needs none, and still position independent (randomised).
+  @Test(
+    "the shipped binaries load no shared library and stay position independent",
+    .enabled(if: ImageTests.missing.isEmpty || ImageTests.required, "needs scripts/build-image and scripts/install-image-deps"))
+  func theShippedBinariesAreStaticPIE() async throws {
+    let daemon = Self.environment["VACCEL_IMAGE_DAEMON"] ?? Repository.root + "/.build-image/release/vaccel-device-plugin"
+    for binary in [daemon, URL(fileURLWithPath: daemon).deletingLastPathComponent().path + "/vaccelctl"] {
+      let headers = try await ChildProcess.run("/usr/bin/env", ["readelf", "--file-header", "--program-headers", "--dynamic", "--wide", binary])
+      try #require(headers.status == 0, "readelf \(binary): \(headers.error)")
+      #expect(headers.output.contains("DYN (Position-Independent Executable file)"), "\(binary) is not PIE")
+      #expect(!headers.output.contains("INTERP"), "\(binary) asks for a loader")
+      #expect(!headers.output.contains("(NEEDED)"), "\(binary) needs shared libraries")
+      #expect(!headers.output.contains("RUNPATH") && !headers.output.contains("RPATH"), "\(binary) has a run path (glibc's static-pie start asserts on it)")
+    }
+    // And they run: glibc's static-pie start relocates them before anything else.
+    let version = try await ChildProcess.run(daemon, ["--version"])
+    #expect(version.status == 0 && !version.output.isEmpty, "\(daemon) --version: \(version.status) \(version.error)")
   }
 
   /// A host vAccel install as the DaemonSet mounts it: `bin/vaccel-rpc-agent` (the stand-in)
