@@ -185,7 +185,9 @@ public actor DeviceManager {
   /// readiness into preferences, pids into the checkpoint.
   public func followAgents() async {
     guard let agents else { return }
-    for await (index, status) in agents.statusChanges {
+    for await index in agents.statusChanges {
+      // The latest status: a slot that changed twice meanwhile is read twice, alike.
+      let status = await agents.slots[index].snapshot
       agentStatus[index] = status
       // Preferred: a free slot whose agent is up and never served anyone (the warm pool).
       table.setAgentReady(slot: index, status.phase == .ready && !status.handedOut)

@@ -16,8 +16,11 @@ import VaccelRPC
 public actor AgentPool {
   public nonisolated let resource: ResourceConfig
   public nonisolated let slots: [SlotAgent]
-  /// Every status change of every slot, in order: `(slot index, status)`.
-  public nonisolated let statusChanges: AsyncStream<(Int, SlotAgentStatus)>
+  /// The index of a slot each time its status changes, in order; the status itself is the
+  /// slot's `snapshot`, read when the change is handled. Indexes, not statuses: the stream's
+  /// buffer keeps the size it grew to in the start-up burst (a change per slot), and a status
+  /// each made that 0.15 KiB per slot for good.
+  public nonisolated let statusChanges: AsyncStream<Int>
   private let logDirectory: String
   private let searchPath: String?
   private let vaccelRunFolder: String?
@@ -43,7 +46,7 @@ public actor AgentPool {
     var logger = logger
     logger[metadataKey: "resource"] = "\(resource.name)"
     self.logger = logger
-    let (changes, continuation) = AsyncStream.makeStream(of: (Int, SlotAgentStatus).self)
+    let (changes, continuation) = AsyncStream.makeStream(of: Int.self)
     self.statusChanges = changes
     let logDirectory = self.logDirectory
     let shared = SlotAgentContext.Shared(
