@@ -99,7 +99,7 @@ extension Checkpoint {
   /// `.withoutEscapingSlashes` (absent fields left out), read back by `JSONDecoder`. Written
   /// directly: `JSONEncoder` first builds a dictionary per slot, 0.7 MiB at the peak at 1,024
   /// slots, and the daemon kept those pages resident after every write.
-  public func json() -> [UInt8] {
+  func json() -> [UInt8] {
     var out: [UInt8] = []
     out.reserveCapacity(64 + resources.values.reduce(0) { $0 + $1.count * 192 })
     out += #"{"resources":{"#.utf8
@@ -132,9 +132,10 @@ extension Checkpoint {
     return out
   }
 
+  private static let hexDigits = Array("0123456789abcdef".utf8)
+
   /// A JSON string: quotes, backslashes and control characters escaped, the rest as UTF-8.
   static func append(string: String, to out: inout [UInt8]) {
-    let hex = Array("0123456789abcdef".utf8)
     out.append(UInt8(ascii: "\""))
     for byte in string.utf8 {
       switch byte {
@@ -144,7 +145,7 @@ extension Checkpoint {
       case UInt8(ascii: "\t"): out += #"\t"#.utf8
       case 0x08: out += #"\b"#.utf8
       case 0x0C: out += #"\f"#.utf8
-      case 0..<0x20: out += #"\u00"#.utf8 + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+      case 0..<0x20: out += #"\u00"#.utf8 + [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]
       default: out.append(byte)
       }
     }
