@@ -39,13 +39,11 @@ public final class LogLevelControl: Sendable {
 public struct DaemonLogHandler: LogHandler {
   /// What every copy shares: set at creation, never changed.
   final class Output: Sendable {
-    let label: String
     let format: LogFormat
     let control: LogLevelControl
     let sink: @Sendable (String) -> Void
 
-    init(label: String, format: LogFormat, control: LogLevelControl, sink: @escaping @Sendable (String) -> Void) {
-      self.label = label
+    init(format: LogFormat, control: LogLevelControl, sink: @escaping @Sendable (String) -> Void) {
       self.format = format
       self.control = control
       self.sink = sink
@@ -72,12 +70,12 @@ public struct DaemonLogHandler: LogHandler {
     set { provider = newValue.map(Provider.init) }
   }
 
-
   public init(
     label: String, format: LogFormat, control: LogLevelControl,
     sink: @escaping @Sendable (String) -> Void = DaemonLogHandler.standardError
   ) {
-    self.output = Output(label: label, format: format, control: control, sink: sink)
+    // The label (the logger's name) is not written on the line: `source` says where it came from.
+    self.output = Output(format: format, control: control, sink: sink)
   }
 
   public var logLevel: Logger.Level {

@@ -103,11 +103,11 @@ extension Checkpoint {
     var out: [UInt8] = []
     out.reserveCapacity(64 + resources.values.reduce(0) { $0 + $1.count * 192 })
     out += #"{"resources":{"#.utf8
-    for (index, name) in resources.keys.sorted().enumerated() {
+    for (index, (name, slots)) in resources.sorted(by: { $0.key < $1.key }).enumerated() {
       if index > 0 { out.append(UInt8(ascii: ",")) }
       Self.append(string: name, to: &out)
       out += ":[".utf8
-      for (index, slot) in resources[name, default: []].enumerated() {
+      for (index, slot) in slots.enumerated() {
         if index > 0 { out.append(UInt8(ascii: ",")) }
         out += #"{"allocated":\#(slot.allocated),"endpoint":"#.utf8
         Self.append(string: slot.endpoint, to: &out)

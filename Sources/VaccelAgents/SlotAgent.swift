@@ -400,6 +400,7 @@ public actor SlotAgent {
   @discardableResult
   public func forwardLogs() -> String? {
     var explanation: String?
+    let logger = self.logger  // made once for all the lines, not once a line
     for line in log.readNewLines() where !line.isEmpty {
       let severity = AgentLogLine.severity(of: line)
       let forwarded = AgentLogLine.forwards(severity, under: context.agent.forwardLogs)
@@ -430,6 +431,7 @@ public actor SlotAgent {
     let lastWords = forwardLogs()
     let tail = recentLines.filter { !$0.forwarded }.map(\.line)
     recentLines.removeAll()
+    let logger = self.logger
     for line in tail {
       logger.warning("\(line)", metadata: ["source": "agent", "tail": "true"])
     }
