@@ -52,8 +52,8 @@ let package = Package(
       dependencies: [
         "CRIAPI",
         "NodeSupport",
+        "GRPCUnixClient",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
-        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
       ]
     ),
     // Generated from Protos/vaccel/deviceplugin/status: our status API (daemon and vaccelctl).
@@ -175,10 +175,26 @@ let package = Package(
       dependencies: [
         "NodeSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
-        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        // On Linux this product is GRPCNIOTransportCore alone (its own sources and NIOTS are Apple-only):
+        // the transport without NIOSSL, X509 and swift-crypto. See GRPCUnixClient.
+        .product(name: "GRPCNIOTransportHTTP2TransportServices", package: "grpc-swift-nio-transport"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
       ]
+    ),
+    // A plaintext unix-socket gRPC client: grpc-swift-nio-transport's Posix client without the TLS
+    // stack that target links (see UnixClientTransport.swift). It builds on the transport's
+    // `package` API, so it is compiled in that package's name.
+    .target(
+      name: "GRPCUnixClient",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2TransportServices", package: "grpc-swift-nio-transport"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ],
+      packageAccess: false,  // SwiftPM then passes no package name of its own for this target
+      swiftSettings: [.unsafeFlags(["-package-name", "grpc_swift_nio_transport"])]
     ),
     .target(
       name: "DevicePlugin",
@@ -194,8 +210,9 @@ let package = Package(
         "VaccelAgents",
         "VaccelConfig",
         "GRPCUnixServer",
+        "GRPCUnixClient",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
-        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCNIOTransportHTTP2TransportServices", package: "grpc-swift-nio-transport"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,7 +1,7 @@
 import CRIAPI
 import Glibc
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
+import GRPCUnixClient
 import NodeSupport
 
 /// Asks the container runtime's CRI socket (containerd, k3s's containerd, CRI-O: the first of
@@ -33,8 +33,7 @@ public struct CRISandboxLocator: SandboxLocating {
     if let pod { request.filter.labelSelector[KubeletSandboxLabels.name] = pod }
     let response: Runtime_V1_ListPodSandboxResponse
     do {
-      let transport = try HTTP2ClientTransport.Posix(
-        target: .unixDomainSocket(path: socket, authority: "localhost"), transportSecurity: .plaintext)
+      let transport = UnixClientTransport(path: socket, authority: "localhost")
       response = try await withGRPCClient(transport: transport) { client in
         var options = CallOptions.defaults
         options.timeout = timeout

@@ -1,5 +1,5 @@
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
+import GRPCUnixClient
 public import KubeletAPI
 
 /// Calls the kubelet's `Registration.Register`. A protocol so the registration loop can be
@@ -18,9 +18,7 @@ public struct GRPCKubeletRegistrar: KubeletRegistering {
   }
 
   public func register(_ request: V1beta1_RegisterRequest, socketPath: String) async throws {
-    let transport = try HTTP2ClientTransport.Posix(
-      target: .unixDomainSocket(path: socketPath, authority: "localhost"),
-      transportSecurity: .plaintext)
+    let transport = UnixClientTransport(path: socketPath, authority: "localhost")
     try await withGRPCClient(transport: transport) { client in
       let registration = V1beta1_Registration.Client(wrapping: client)
       var options = CallOptions.defaults

@@ -8,7 +8,7 @@ import Glibc
 #endif
 import NodeSupport
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
+import GRPCNIOTransportCore
 import GRPCUnixServer
 
 /// One running gRPC server on a unix socket: a plugin socket (a new one is started whenever the

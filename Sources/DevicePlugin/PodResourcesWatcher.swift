@@ -1,5 +1,5 @@
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
+import GRPCUnixClient
 import KubeletAPI
 public import Logging
 public import ServiceLifecycle
@@ -20,8 +20,7 @@ public struct GRPCPodResourcesClient: PodResourcesListing {
   }
 
   public func list() async throws -> [String: [String: Holder]] {
-    let transport = try HTTP2ClientTransport.Posix(
-      target: .unixDomainSocket(path: socketPath, authority: "localhost"), transportSecurity: .plaintext)
+    let transport = UnixClientTransport(path: socketPath, authority: "localhost")
     let response = try await withGRPCClient(transport: transport) { client in
       var options = CallOptions.defaults
       options.timeout = .seconds(10)

@@ -1,4 +1,4 @@
-public import GRPCNIOTransportHTTP2Posix
+public import GRPCNIOTransportCore
 public import NIOCore
 import NIOPosix
 

@@ -194,28 +194,34 @@ struct ImageTests {
   }
 
   /// The image's daemon (the unstripped build it was stripped from) links neither Foundation
-  /// nor ICU: their symbols would be there if any module pulled them in (issue 14). vaccelctl,
-  /// which keeps Foundation, is the control.
+  /// nor ICU, nor the TLS stack of grpc-swift's Posix transport (NIOSSL, X509, BoringSSL): their
+  /// symbols would be there if any module pulled them in (issue 14; the daemon's gRPC clients
+  /// are GRPCUnixClient's). vaccelctl, which keeps Foundation and the Posix transport, is the
+  /// control.
   @Test(
-    "the shipped daemon carries no Foundation and no ICU",
+    "the shipped daemon carries no Foundation, no ICU and no TLS stack",
     .enabled(if: ImageTests.missing.isEmpty || ImageTests.required, "needs scripts/build-image and scripts/install-image-deps"))
   func theShippedDaemonCarriesNoICU() async throws {
     let binary = Self.environment["VACCEL_IMAGE_DAEMON"] ?? Repository.root + "/.build-image/release/vaccel-device-plugin"
-    func symbols(_ binary: String) async throws -> (icu: Int, foundation: Int, all: Int) {
+    func symbols(_ binary: String) async throws -> (icu: Int, foundation: Int, tls: Int, all: Int) {
       let result = try await ChildProcess.run("/usr/bin/env", ["nm", binary])
       try #require(result.status == 0, "nm \(binary): \(result.error)")
       let lines = result.output.split(separator: "\n")
       return (
         lines.filter { $0.contains("ucol_") || $0.contains("ubrk_") || $0.contains("icu_") }.count,
         lines.filter { $0.contains("$s10Foundation") || $0.contains("FoundationInternationalization") }.count,
+        lines.filter {
+          $0.contains("BoringSSL_") || $0.contains("$s6NIOSSL") || $0.contains("$s4X509") || $0.contains("$s6Crypto")
+        }.count,
         lines.count)
     }
     let daemon = try await symbols(binary)
     #expect(daemon.all > 10_000, "nm read the symbols")
     #expect(daemon.icu == 0 && daemon.foundation == 0, "ICU and Foundation symbols in the daemon: \(daemon)")
+    #expect(daemon.tls == 0, "TLS symbols in the daemon: \(daemon)")
     // The control: vaccelctl, built beside it, keeps Foundation, and the same count sees it.
     let vaccelctl = try await symbols(URL(fileURLWithPath: binary).deletingLastPathComponent().path + "/vaccelctl")
-    #expect(vaccelctl.icu > 1_000 && vaccelctl.foundation > 1_000, "vaccelctl: \(vaccelctl)")
+    #expect(vaccelctl.icu > 1_000 && vaccelctl.foundation > 1_000 && vaccelctl.tls > 1_000, "vaccelctl: \(vaccelctl)")
     let libraries = try await ChildProcess.run("/usr/bin/env", ["ldd", binary])
     #expect(!libraries.output.contains("Foundation") && !libraries.output.contains("icu"), "\(libraries.output)")
   }

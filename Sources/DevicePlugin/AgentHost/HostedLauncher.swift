@@ -3,7 +3,7 @@ import AgentHostAPI
 import Glibc
 #endif
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
+import GRPCUnixClient
 public import Logging
 import Synchronization
 public import VaccelAgents
@@ -18,7 +18,7 @@ public final class HostedLauncher: ProcessLaunching {
   /// the kubelet restarts it): starting agents without knowing which run would take over the
   /// sockets of those still serving pods.
   public let patience: Duration
-  private let client: GRPCClient<HTTP2ClientTransport.Posix>
+  private let client: GRPCClient<UnixClientTransport>
   private let connections: Task<Void, Never>
   private let closed = Atomic<Bool>(false)
   /// The host instance and pids of the last `List`: recovery adopts what it just listed
@@ -30,9 +30,9 @@ public final class HostedLauncher: ProcessLaunching {
     self.socket = socket
     self.patience = patience
     self.logger = logger
-    let transport = try HTTP2ClientTransport.Posix(
-      target: .unixDomainSocket(path: socket, authority: "localhost"), transportSecurity: .plaintext,
-      config: .defaults { $0.backoff = .init(initial: .milliseconds(100), max: .seconds(1), multiplier: 1.6, jitter: 0.1) })
+    let transport = UnixClientTransport(
+      path: socket, authority: "localhost",
+      backoff: .init(initial: .milliseconds(100), max: .seconds(1), multiplier: 1.6, jitter: 0.1))
     let client = GRPCClient(transport: transport)
     self.client = client
     self.connections = Task { try? await client.runConnections() }
@@ -40,7 +40,7 @@ public final class HostedLauncher: ProcessLaunching {
 
   public var agentsOutliveDaemon: Bool { true }
   var isClosed: Bool { closed.load(ordering: .relaxed) }
-  var host: AgentHostV1.Client<HTTP2ClientTransport.Posix> { .init(wrapping: client) }
+  var host: AgentHostV1.Client<UnixClientTransport> { .init(wrapping: client) }
 
   /// Stops talking to the host (the daemon is done); processes stay the host's.
   public func close() {
