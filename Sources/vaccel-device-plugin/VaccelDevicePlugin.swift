@@ -10,6 +10,7 @@ import Foundation
 import Glibc
 #endif
 import Logging
+import NIOCore
 import VaccelConfig
 
 /// The process's entry: trap the stop signals, then run the daemon (or the agent host) on the
@@ -29,6 +30,11 @@ enum Entry {
       DaemonLogHandler.standardError("vaccel-device-plugin: \(error)")
       Glibc.exit(1)
     }
+    // One event loop for all of the daemon's sockets, set before anything starts NIO's shared
+    // group: that group has one loop per core, each a thread with its own stack and a buffer
+    // for 4096 tasks, so the daemon's idle memory would grow with the node's core count. The
+    // loop only moves bytes; the daemon's work runs on the cooperative pool.
+    NIOSingletons.groupLoopCountSuggestion = 1
     // Detached: `main` is on the main actor, whose queue this thread never serves.
     Task.detached {
       await VaccelDevicePlugin.main(signals: signals)
