@@ -222,6 +222,7 @@ let package = Package(
     .executableTarget(
       name: "vaccel-device-plugin",
       dependencies: [
+        "CVaccelSystem",
         "DevicePlugin",
         "DaemonLogging",
         "VaccelConfig",

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -97,4 +98,8 @@ int vdp_trap_shutdown_signals(void) {
     return -1;
   }
   return fds[0];
+}
+
+int vdp_limit_malloc_arenas(int count) {
+    return mallopt(M_ARENA_MAX, count);
 }

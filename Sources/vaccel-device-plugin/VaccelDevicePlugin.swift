@@ -1,4 +1,5 @@
 import ArgumentParser
+import CVaccelSystem
 import DaemonLogging
 import DevicePlugin
 #if canImport(FoundationEssentials)
@@ -22,6 +23,11 @@ import VaccelConfig
 @main
 enum Entry {
   static func main() {
+    // Before any thread allocates: glibc gives every thread that allocates an arena of its own
+    // (up to eight per core), and each keeps its freed pages. Ten threads that mostly wait
+    // held about 1 MiB of heap in ten arenas; two arenas hold the same objects in 0.2 MiB less.
+    // Each thread's cache of small chunks still spares most allocations the arena's lock.
+    _ = vdp_limit_malloc_arenas(2)
     // First of all: from here on SIGTERM/SIGINT are requests to stop cleanly, whenever they come.
     let signals: ShutdownSignals
     do {

@@ -25,4 +25,8 @@ int vdp_set_child_subreaper(void);
 /// The calling thread unblocks the three, so they arrive whatever mask the parent passed on.
 int vdp_trap_shutdown_signals(void);
 
+/// mallopt(M_ARENA_MAX, count): at most `count` malloc arenas for the whole process. Call it
+/// before a second thread allocates. Returns mallopt's result (1 on success).
+int vdp_limit_malloc_arenas(int count);
+
 #endif
