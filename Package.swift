@@ -226,7 +226,6 @@ let package = Package(
         "DevicePlugin",
         "DaemonLogging",
         "VaccelConfig",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
       ]

@@ -1,4 +1,3 @@
-import ArgumentParser
 import CVaccelSystem
 import DaemonLogging
 import DevicePlugin
@@ -52,9 +51,9 @@ enum Entry {
 }
 
 /// Thin command: parse flags, load the config (exit 2 on a bad one), log, run the daemon.
-struct VaccelDevicePlugin: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "vaccel-device-plugin",
+struct VaccelDevicePlugin {
+  static let flags = Flags(
+    command: "vaccel-device-plugin",
     abstract: "Advertises vAccel capacity to the kubelet as an extended resource (vaccel.org/accel).",
     discussion: """
       Configuration is read from defaults < --config FILE (or \(ConfigLoader.Environment.config)) \
@@ -63,76 +62,48 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
       `vaccel-device-plugin agent-host --help`: the agent host, which owns the agents so that \
       they outlive rollouts of this daemon.
       """,
+    options: [
+      .init(name: "config", help: "YAML config file (version: v1).", value: "file"),
+      .init(name: "device-plugin-dir", help: "The kubelet's device-plugins folder.", value: "folder"),
+      .init(name: "pod-resources-socket", help: "The kubelet's pod-resources socket.", value: "socket"),
+      .init(name: "run-dir", help: "Folder for per-slot endpoint folders.", value: "folder"),
+      .init(name: "state-dir", help: "Folder for the daemon's checkpoint and agent logs.", value: "folder"),
+      .init(name: "log-level", help: "trace, debug, info, notice, warning, error or critical.", value: "level"),
+      .init(name: "log-format", help: "keyvalue (default) or json.", value: "format"),
+      .init(name: "metrics-address", help: "host:port for /metrics, /healthz and /readyz; empty turns the listener off.", value: "address"),
+      .init(name: "status-socket", help: "Unix socket of the status API that vaccelctl reads; empty turns it off.", value: "socket"),
+    ],
     version: BuildInfo.version)
 
-  /// ArgumentParser exits 64 on a usage error; operators get one code for "your input is
-  /// wrong", whether it came by flag or by file: 2.
   static func main(signals: ShutdownSignals) async {
-    // The agent host is a command of its own, not a subcommand: ArgumentParser would give
-    // `agent-host --log-level x` to this command's option of the same name.
+    // The agent host is a command of its own, not a subcommand: its flags are its own, even
+    // those that share a name with this command's.
     let arguments = Array(CommandLine.arguments.dropFirst())
     if arguments.first == "agent-host" {
       await AgentHostCommand.main(Array(arguments.dropFirst()), signals: signals)
       return
     }
-    do {
-      var command = try parseAsRoot()
-      if var command = command as? VaccelDevicePlugin {
-        command.signals = signals
-        try await command.run()
-      } else {
-        try command.run()
-      }
-    } catch {
-      exitForUsage(error)
-    }
-  }
-
-  @Option(help: "YAML config file (version: v1).")
-  var config: String?
-
-  @Option(help: "The kubelet's device-plugins folder.")
-  var devicePluginDir: String?
-
-  @Option(help: "The kubelet's pod-resources socket.")
-  var podResourcesSocket: String?
-
-  @Option(help: "Folder for per-slot endpoint folders.")
-  var runDir: String?
-
-  @Option(help: "Folder for the daemon's checkpoint and agent logs.")
-  var stateDir: String?
-
-  @Option(help: "trace, debug, info, notice, warning, error or critical.")
-  var logLevel: String?
-
-  @Option(help: "keyvalue (default) or json.")
-  var logFormat: String?
-
-  @Option(help: "host:port for /metrics, /healthz and /readyz; empty turns the listener off.")
-  var metricsAddress: String?
-
-  @Option(help: "Unix socket of the status API that vaccelctl reads; empty turns it off.")
-  var statusSocket: String?
-
-  /// Trapped in `main` before anything else; not a flag.
-  var signals: ShutdownSignals?
-
-  enum CodingKeys: String, CodingKey {
-    case config, devicePluginDir, podResourcesSocket, runDir, stateDir, logLevel, logFormat, metricsAddress, statusSocket
-  }
-
-  func run() async throws {
+    let values = flags.parseOrExit(arguments)
     let overrides = ConfigOverrides(
-      configPath: config, devicePluginDir: devicePluginDir, podResourcesSocket: podResourcesSocket,
-      runDir: runDir, stateDir: stateDir, logLevel: logLevel, logFormat: logFormat, metricsAddress: metricsAddress,
-      statusSocket: statusSocket)
+      configPath: values["config"], devicePluginDir: values["device-plugin-dir"],
+      podResourcesSocket: values["pod-resources-socket"], runDir: values["run-dir"], stateDir: values["state-dir"],
+      logLevel: values["log-level"], logFormat: values["log-format"], metricsAddress: values["metrics-address"],
+      statusSocket: values["status-socket"])
+    await VaccelDevicePlugin(overrides: overrides, signals: signals).run()
+  }
+
+  let overrides: ConfigOverrides
+  /// Trapped in `main` before anything else; not a flag.
+  let signals: ShutdownSignals
+
+  /// Exits 2 on a bad configuration, 1 when the daemon fails; returns after a clean stop.
+  func run() async {
     let daemonConfig: DaemonConfig
     do {
       daemonConfig = try ConfigLoader.load(flags: overrides, environment: ProcessInfo.processInfo.environment)
     } catch {
       DaemonLogHandler.standardError("vaccel-device-plugin: invalid configuration: \(error)")
-      throw ExitCode(2)
+      exit(2)
     }
 
     let control = LogLevelControl(daemonConfig.logLevel)
@@ -147,10 +118,10 @@ struct VaccelDevicePlugin: AsyncParsableCommand {
         try ConfigLoader.load(flags: overrides, environment: environment).logLevel
       }
       try await NodeDaemon(config: daemonConfig, logger: logger, reapOrphans: true)
-        .run(gracefulShutdownSignals: [], stopRequests: signals?.requests, additionalServices: [reloader])
+        .run(gracefulShutdownSignals: [], stopRequests: signals.requests, additionalServices: [reloader])
     } catch {
       logger.critical("daemon failed", metadata: ["error": "\(error)"])
-      throw ExitCode(1)
+      exit(1)
     }
   }
 }

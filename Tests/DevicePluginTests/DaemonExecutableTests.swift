@@ -28,6 +28,53 @@ struct DaemonExecutableTests {
     #expect(result.error.contains("Unknown option '--bogus'"))
   }
 
+  /// The flags are parsed by hand (Flags.swift): each form an operator may type, and each
+  /// mistake, through the real binary.
+  @Test func helpListsEveryOptionAndExits0() async throws {
+    let result = try await ChildProcess.run(binary, ["--help"])
+    #expect(result.status == 0)
+    for flag in [
+      "--config <file>", "--device-plugin-dir <folder>", "--pod-resources-socket <socket>", "--run-dir <folder>",
+      "--state-dir <folder>", "--log-level <level>", "--log-format <format>", "--metrics-address <address>",
+      "--status-socket <socket>", "--version", "-h, --help",
+    ] {
+      #expect(result.output.contains(flag), "\(flag) missing from --help")
+    }
+    let host = try await ChildProcess.run(binary, ["agent-host", "-h"])
+    #expect(host.status == 0 && host.output.contains("--stop-grace <seconds>"), "\(host.output)")
+  }
+
+  @Test func versionPrintsOneLine() async throws {
+    let result = try await ChildProcess.run(binary, ["--version"])
+    #expect(result.status == 0)
+    #expect(result.output.split(separator: "\n").count == 1 && !result.output.isEmpty, "\(result.output)")
+  }
+
+  @Test(arguments: [
+    (["--config"], "Missing value for '--config <file>'"),
+    (["--config", "--log-level", "debug"], "Missing value for '--config <file>'"),
+    (["extra"], "Unexpected argument 'extra'"),
+    (["--"], "Unexpected argument '--'"),
+    (["agent-host", "--version"], "Unknown option '--version'"),
+    (["agent-host", "--stop-grace", "soon"], "--stop-grace soon is not 0 to 300 seconds"),
+  ])
+  func aUsageMistakeExits2NamingIt(_ arguments: [String], _ message: String) async throws {
+    let result = try await ChildProcess.run(binary, arguments)
+    #expect(result.status == 2)
+    #expect(result.error.hasPrefix("Error: \(message)\n"), "\(result.error)")
+    #expect(result.error.contains("Usage: vaccel-device-plugin"), "\(result.error)")
+  }
+
+  /// `--name=value` is read as `--name value`, and a flag given twice takes its last value.
+  @Test func equalsFormAndTheLastValueCount() async throws {
+    let equals = try await ChildProcess.run(binary, ["--config=/nonexistent/vaccel.yaml"])
+    #expect(equals.status == 2)
+    #expect(equals.error.contains("/nonexistent/vaccel.yaml: no such file"), "\(equals.error)")
+    let twice = try await ChildProcess.run(binary, ["--config", "/nonexistent/first.yaml", "--config", "/nonexistent/second.yaml"])
+    #expect(twice.status == 2)
+    #expect(twice.error.contains("/nonexistent/second.yaml") && !twice.error.contains("first.yaml"), "\(twice.error)")
+  }
+
   @Test func aMissingConfigFileExits2() async throws {
     let result = try await ChildProcess.run(binary, ["--config", "/nonexistent/vaccel.yaml"])
     #expect(result.status == 2)
