@@ -303,19 +303,24 @@ public enum ConfigLoader {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw fail("cannot read it: \(String(cString: strerror(errno)))") }
     defer { close(fd) }
-    var bytes = [UInt8](repeating: 0, count: maxFileBytes + 1)
-    var count = 0
-    while count < bytes.count {
-      let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
+    // Read in small pieces, not into a buffer of the largest size allowed: a zeroed 1 MiB
+    // buffer was written whole for a config of a few hundred bytes, and freeing it raised
+    // glibc's mmap threshold to 1 MiB, so the daemon's later large allocations came from the
+    // heap, which then kept its pages (issue 14).
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(Int(min(info.st_size, off_t(maxFileBytes))) + 1)
+    var piece = [UInt8](repeating: 0, count: 16 * 1024)
+    while bytes.count <= maxFileBytes {
+      let got = piece.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
       if got < 0 && errno == EINTR { continue }
       guard got >= 0 else { throw fail("cannot read it: \(String(cString: strerror(errno)))") }
       if got == 0 { break }
-      count += got
+      bytes.append(contentsOf: piece[0..<got])
     }
-    guard count <= maxFileBytes else {
+    guard bytes.count <= maxFileBytes else {
       throw fail("the file is over \(maxFileBytes) bytes; a config is at most \(maxFileBytes)")
     }
-    guard let text = String(validating: bytes[0..<count], as: UTF8.self) else {
+    guard let text = String(validating: bytes, as: UTF8.self) else {
       throw fail("the file is not UTF-8 text")
     }
     return text
