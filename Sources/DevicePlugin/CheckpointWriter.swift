@@ -1,4 +1,4 @@
-import Dispatch
+import NIOPosix
 public import Logging
 public import ServiceLifecycle
 public import VaccelMetrics
@@ -32,10 +32,15 @@ public struct CheckpointWriter: Service, CustomStringConvertible {
   /// running agents, so a checkpoint at most this far behind loses nothing.
   public static let minimumInterval: Duration = .milliseconds(100)
 
-  /// Encoding every slot and two fsyncs run here, not on the cooperative pool: that pool has
-  /// as many threads as cores (two on a small node), and every other task of the daemon,
-  /// Allocate among them, would wait while a blocking call held one.
-  static let disk = DispatchQueue(label: "vaccel.checkpoint")
+  /// Encoding every slot and two fsyncs run on this thread of their own, not where the
+  /// daemon's other tasks run (its one event loop, in the executable): Allocate among them
+  /// would wait while a blocking call held it. Started by the first write; it then waits for
+  /// the next one.
+  static let disk: NIOThreadPool = {
+    let pool = NIOThreadPool(numberOfThreads: 1)
+    pool.start()
+    return pool
+  }()
 
   public func run() async {
     for await _ in dirty.cancelOnGracefulShutdown() {
@@ -51,11 +56,8 @@ public struct CheckpointWriter: Service, CustomStringConvertible {
       checkpoint.resources[manager.resource.name] = await manager.checkpointSlots
     }
     let store = self.store, snapshot = checkpoint
-    let saved = await withCheckedContinuation { (done: CheckedContinuation<Result<Void, CheckpointError>, Never>) in
-      Self.disk.async { done.resume(returning: Result { () throws(CheckpointError) in try store.save(snapshot) }) }
-    }
     do {
-      try saved.get()
+      try await Self.disk.runIfActive { try store.save(snapshot) }
       metrics?.checkpointWrite(ok: true)
     } catch {
       metrics?.checkpointWrite(ok: false)

@@ -1,18 +1,22 @@
 public import DaemonLogging
 public import Logging
 public import ServiceLifecycle
-import UnixSignals
 
-/// On SIGHUP, reads the configuration again (same file, environment and flags) and applies its
+/// On SIGHUP (each element of `requests`), reads the configuration again (same file, environment and flags) and applies its
 /// log level at once, everywhere. Other settings need a restart, and a config that no longer
 /// loads keeps the current level, with the reason logged.
 public struct LogLevelReloader: Service, CustomStringConvertible {
   let control: LogLevelControl
+  let requests: AsyncStream<Void>
   let reload: @Sendable () throws -> Logger.Level
   let logger: Logger
 
-  public init(control: LogLevelControl, logger: Logger, reload: @escaping @Sendable () throws -> Logger.Level) {
+  public init(
+    control: LogLevelControl, requests: AsyncStream<Void>, logger: Logger,
+    reload: @escaping @Sendable () throws -> Logger.Level
+  ) {
     self.control = control
+    self.requests = requests
     self.reload = reload
     self.logger = logger
   }
@@ -20,8 +24,7 @@ public struct LogLevelReloader: Service, CustomStringConvertible {
   public var description: String { "LogLevelReloader" }
 
   public func run() async {
-    let signals = await UnixSignalsSequence(trapping: .sighup)
-    for await _ in signals.cancelOnGracefulShutdown() {
+    for await _ in requests.cancelOnGracefulShutdown() {
       do {
         let level = try reload()
         control.current = level

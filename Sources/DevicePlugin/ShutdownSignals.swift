@@ -1,5 +1,4 @@
 import CVaccelSystem
-import NodeSupport
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -8,17 +7,24 @@ import Foundation
 import Glibc
 import ServiceLifecycle
 
-/// SIGTERM and SIGINT, trapped from the first moment of the process: the executable calls
-/// `trap()` before it parses a flag, so a signal during start-up, recovery or adoption is a
-/// request to stop cleanly like any other, never the default action (which ends the daemon
-/// with its agents running and their sockets left behind). SIGHUP is trapped too, and ignored
-/// until `LogLevelReloader` takes it over.
+/// SIGTERM, SIGINT and SIGHUP, trapped from the first moment of the process: the executable
+/// calls `trap()` before it parses a flag, so a signal during start-up, recovery or adoption is
+/// a request to stop cleanly like any other, never the default action (which ends the daemon
+/// with its agents running and their sockets left behind). A SIGHUP is a request to reload the
+/// configuration, kept until `LogLevelReloader` reads it.
 public final class ShutdownSignals: Sendable {
   /// The number of every SIGTERM or SIGINT received, in order.
   public let requests: AsyncStream<Int32>
+  /// One element after any number of SIGHUPs since the last one was read.
+  public let reloads: AsyncStream<Void>
+  private let pipe: Int32
+  private let continuation: AsyncStream<Int32>.Continuation
+  private let reloadContinuation: AsyncStream<Void>.Continuation
 
-  private init(requests: AsyncStream<Int32>) {
-    self.requests = requests
+  private init(pipe: Int32) {
+    self.pipe = pipe
+    (requests, continuation) = AsyncStream.makeStream(of: Int32.self)
+    (reloads, reloadContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
   }
 
   public struct Failure: Error, CustomStringConvertible {
@@ -26,24 +32,32 @@ public final class ShutdownSignals: Sendable {
     public var description: String { "cannot trap SIGTERM and SIGINT: \(String(cString: strerror(errno)))" }
   }
 
-  /// Installs the handlers (once per process) and starts the thread that reads them.
+  /// Installs the handlers (once per process). The signals that come are kept in a pipe until
+  /// `readOnThisThread()` reads them.
   public static func trap() throws(Failure) -> ShutdownSignals {
     let fd = vdp_trap_shutdown_signals()
     guard fd >= 0 else { throw Failure(errno: errno) }
-    let (requests, continuation) = AsyncStream.makeStream(of: Int32.self)
-    // A blocking read on a thread of its own: the handler can only write to a pipe, and this
-    // must work before (and whatever) the cooperative pool runs.
-    OSThread.start {
-      var byte: UInt8 = 0
-      while true {
-        let count = read(fd, &byte, 1)
-        if count < 0 && errno == EINTR { continue }
-        guard count == 1 else { break }
-        if Int32(byte) == SIGTERM || Int32(byte) == SIGINT { continuation.yield(Int32(byte)) }
+    return ShutdownSignals(pipe: fd)
+  }
+
+  /// Reads the signals into `requests` and `reloads`, on the calling thread, for the rest of the process: the
+  /// main thread's job once it has started everything else. A blocking read, so it works
+  /// whatever the event loop is doing (the handler itself can only write to a pipe).
+  public func readOnThisThread() -> Never {
+    var byte: UInt8 = 0
+    while true {
+      let count = read(pipe, &byte, 1)
+      if count < 0 && errno == EINTR { continue }
+      guard count == 1 else { break }
+      switch Int32(byte) {
+      case SIGTERM, SIGINT: continuation.yield(Int32(byte))
+      case SIGHUP: reloadContinuation.yield()
+      default: break
       }
-      continuation.finish()
     }
-    return ShutdownSignals(requests: requests)
+    continuation.finish()
+    reloadContinuation.finish()
+    while true { pause() }  // never: the pipe's write end stays open in the handler
   }
 }
 

@@ -2,9 +2,9 @@
 import Glibc
 #endif
 
-/// A named, detached OS thread that runs `body` once: for the blocking reads (inotify, the
-/// signal pipe, pidfds) that must never hold a thread of the cooperative pool. What
-/// Foundation's `Thread` gave, without linking Foundation into the daemon.
+/// A detached OS thread that runs `body` once: for the blocking reads (inotify, pidfds) that
+/// must never hold the thread that runs tasks (the daemon's event loop, or Swift's default
+/// pool). What Foundation's `Thread` gave, without linking Foundation into the daemon.
 public enum OSThread {
   private final class Body {
     let run: () -> Void

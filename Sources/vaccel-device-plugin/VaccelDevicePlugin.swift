@@ -13,8 +13,8 @@ import Logging
 import NIOCore
 import VaccelConfig
 
-/// The process's entry: trap the stop signals, then run the daemon (or the agent host) on the
-/// cooperative pool while the main thread waits for the end, which `exit` brings.
+/// The process's entry: trap the stop signals, run the daemon (or the agent host) on the event
+/// loop, and read the signals on the main thread until `exit` ends the process.
 ///
 /// Not Swift's async `main`: on Linux that parks the main thread with `dispatch_main()`, whose
 /// `pthread_exit` unwinds the main thread's stack through the unwind tables, and about 1 MiB of
@@ -23,8 +23,8 @@ import VaccelConfig
 enum Entry {
   static func main() {
     // Before any thread allocates: glibc gives every thread that allocates an arena of its own
-    // (up to eight per core), and each keeps its freed pages. Ten threads that mostly wait
-    // held about 1 MiB of heap in ten arenas; two arenas hold the same objects in 0.2 MiB less.
+    // (up to eight per core), and each keeps its freed pages. Ten threads that mostly waited
+    // held about 1 MiB of heap in ten arenas; two arenas held the same objects in 0.2 MiB less.
     // Each thread's cache of small chunks still spares most allocations the arena's lock.
     _ = vdp_limit_malloc_arenas(2)
     // First of all: from here on SIGTERM/SIGINT are requests to stop cleanly, whenever they come.
@@ -35,18 +35,18 @@ enum Entry {
       DaemonLogHandler.standardError("vaccel-device-plugin: \(error)")
       Glibc.exit(1)
     }
-    // One event loop for all of the daemon's sockets, set before anything starts NIO's shared
-    // group: that group has one loop per core, each a thread with its own stack and a buffer
-    // for 4096 tasks, so the daemon's idle memory would grow with the node's core count. The
-    // loop only moves bytes; the daemon's work runs on the cooperative pool.
+    // One event loop for all of the daemon's sockets and all of its tasks, set before anything
+    // starts NIO's shared group: that group has one loop per core, each a thread with its own
+    // stack and a buffer for 4096 tasks, so the daemon's idle memory would grow with the node's
+    // core count.
     NIOSingletons.groupLoopCountSuggestion = 1
+    LoopExecutorFactory.install()
     // Detached: `main` is on the main actor, whose queue this thread never serves.
     Task.detached {
       await VaccelDevicePlugin.main(signals: signals)
       Glibc.exit(0)
     }
-    // The signal handlers write to a pipe and may run on this thread; each one ends a pause.
-    while true { pause() }
+    signals.readOnThisThread()
   }
 }
 
@@ -114,7 +114,7 @@ struct VaccelDevicePlugin {
     let logger = Logger(label: "vaccel-device-plugin")
     do {
       let environment = ProcessInfo.processInfo.environment
-      let reloader = LogLevelReloader(control: control, logger: logger) {
+      let reloader = LogLevelReloader(control: control, requests: signals.reloads, logger: logger) {
         try ConfigLoader.load(flags: overrides, environment: environment).logLevel
       }
       try await NodeDaemon(config: daemonConfig, logger: logger, reapOrphans: true)

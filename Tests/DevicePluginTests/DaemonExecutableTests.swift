@@ -1,5 +1,8 @@
+import DevicePlugin
 import Foundation
 import Testing
+import VaccelAgentAPI
+import VaccelRPC
 
 /// The executable's contract with whoever starts it: exit codes and one clear line.
 @Suite("vaccel-device-plugin executable")
@@ -108,5 +111,62 @@ struct DaemonExecutableTests {
     ])
     #expect(result.status == 1)
     #expect(result.error.contains("metrics.address 127.0.0.1:\(port): cannot listen: Address already in use"), "\(result.error)")
+  }
+}
+
+/// The executable runs its tasks and their sleeps on its one event loop (LoopExecutor.swift),
+/// and reads signals on its main thread: libdispatch, Swift's default pool, starts no thread.
+@Suite("vaccel-device-plugin threads")
+struct DaemonThreadTests {
+  @Test(.timeLimit(.minutes(2)))
+  func registrationAnAdmissionACallAndAReloadStartNoDispatchThread() async throws {
+    let directory = try TestDirectory()
+    let kubelet = FakeKubelet(directory: directory.sub("dp"))
+    let podResources = FakePodResourcesServer(socketPath: directory.sub("pr.sock"))
+    let config = directory.sub("config.yaml")
+    try """
+      version: v1
+      kubelet: {devicePluginDir: \(directory.sub("dp")), podResourcesSocket: \(directory.sub("pr.sock")), podResourcesInterval: 1s}
+      runDir: \(directory.sub("run"))
+      stateDir: \(directory.sub("state"))
+      metrics: {address: "127.0.0.1:0"}
+      agent: {binary: \(Fixtures.standinAgent)}
+      resources: [{name: vaccel.org/accel, slots: 2}]
+      """.write(toFile: config, atomically: true, encoding: .utf8)
+    try await kubelet.start()
+    try await podResources.start()
+    defer { Task { await kubelet.stop(); await podResources.stop() } }
+
+    let daemon = try ChildProcess(Fixtures.daemon, ["--config", config], mergeStandardError: true)
+    let pid = daemon.process.processIdentifier
+    _ = try await kubelet.wait(for: "registration") { $0.healthy("vaccel.org/accel") == 2 }
+    // An admission: an agent spawned, watched (pidfd) and probed, with the probe's deadlines
+    // and retry sleeps; a call through it; the checkpoint written on its own thread.
+    let socket = try await kubelet.admit("vaccel.org/accel", [["accel-0"]]).hostSocket
+    _ = try await TTRPCClient.withConnection(to: .unix(path: socket), timeout: .seconds(5)) { connection in
+      try await connection.call(
+        service: VaccelAgentService.sync, method: "CreateSession", request: Vaccel_Session_CreateRequest(),
+        as: Vaccel_Session_CreateResponse.self)
+    }
+    _ = try await waitForCheckpoint(stateDir: directory.sub("state")) { $0.first?.pid != nil }
+    // A SIGHUP, read on the main thread and reloaded on the loop.
+    kill(pid, SIGHUP)
+    var lines = daemon.lines.makeAsyncIterator()
+    var reloaded = false
+    while let line = await lines.next() {
+      if line.contains("msg=\"configuration reloaded\"") { reloaded = true; break }
+    }
+    #expect(reloaded)
+
+    let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
+    let names = tasks.compactMap { try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8) }
+      .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+    // libdispatch names its threads after its root queues ("com.apple.root.default-qos",
+    // "...-qos.overcommit"); the kernel keeps their last 15 characters.
+    #expect(!names.contains { $0.contains("qos") }, "\(names)")
+    // The main thread, the loop, the process monitor, two inotify watchers, the checkpoint's.
+    #expect(names.count <= 6, "\(names)")
+    kill(pid, SIGTERM)
+    #expect(await daemon.wait() == 0)
   }
 }
