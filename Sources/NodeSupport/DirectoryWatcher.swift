@@ -105,7 +105,9 @@ private final class WatchLoop: @unchecked Sendable {
     }
     if !watching { arm() }
     var fds = [pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-    var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+    // One page: room for 15 events with the longest name (inotify(7): 16 bytes and at most
+    // NAME_MAX + 1), and `drain` reads until none is left. Each watcher keeps it for life.
+    var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
       let timeout = watching ? -1 : rearmMilliseconds
       let ready = poll(&fds, 2, timeout)
