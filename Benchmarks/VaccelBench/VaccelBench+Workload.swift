@@ -11,19 +11,25 @@ enum BenchError: Error {
 extension VaccelBench {
   /// VACCEL_BENCH_ONLY=workload: the daemon's everyday work, run once so that
   /// scripts/generate-link-order can record which functions it uses (nothing is measured). The
-  /// daemon is `daemon` (a wrapper that runs it under valgrind): it registers 8 slots, admits a
+  /// daemon is `daemon` (a wrapper that runs it under valgrind): it starts before the kubelet
+  /// and waits for it `settle / 2` seconds, registers 8 slots, admits a
   /// pod that pod-resources then lists, answers a status call and a metrics scrape, idles
   /// `settle` seconds (pod-resources polls, agent probes), recycles the slot once the pod is gone
   /// (waited for in its status), and stops on SIGTERM. Generous timeouts: under valgrind
   /// everything is 20-50 times slower.
   static func workload(daemon: String, settle: Int) async throws {
     let directory = try makeDirectory()
+    let port = try freeLoopbackPort()
+    let process = try startDaemon(try writeConfig(directory, slots: 8, metrics: "127.0.0.1:\(port)"), binary: daemon)
+    // First no kubelet, as at a node's boot or while the kubelet restarts: the daemon serves its
+    // socket, waits for the kubelet's, and its pod-resources polls fail.
+    progress("workload: the daemon waits for the kubelet")
+    try await waitFor(directory + "/dp/vaccel-accel.sock")
+    try await Task.sleep(for: .seconds(settle / 2))  // a few failed pod-resources polls
     let kubelet = KubeletEmulator(directory: directory + "/dp")
     try await kubelet.start()
     let podResources = PodResourcesEmulator(socketPath: directory + "/pr.sock")
     try await podResources.start()
-    let port = try freeLoopbackPort()
-    let process = try startDaemon(try writeConfig(directory, slots: 8, metrics: "127.0.0.1:\(port)"), binary: daemon)
     progress("workload: waiting for the daemon to register")
     _ = try await kubelet.wait(for: "the daemon registered", timeout: .seconds(600)) { $0.healthy("vaccel.org/accel") == 8 }
     _ = try await kubelet.admit("vaccel.org/accel", [["accel-0"]])
