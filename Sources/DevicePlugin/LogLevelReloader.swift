@@ -2,9 +2,9 @@ public import DaemonLogging
 public import Logging
 public import ServiceLifecycle
 
-/// On SIGHUP (each element of `requests`), reads the configuration again (same file, environment and flags) and applies its
-/// log level at once, everywhere. Other settings need a restart, and a config that no longer
-/// loads keeps the current level, with the reason logged.
+/// On SIGHUP (each element of `requests`), reads the configuration again (same file,
+/// environment and flags) and applies its log level at once, everywhere. Other settings need a
+/// restart, and a config that no longer loads keeps the current level, with the reason logged.
 public struct LogLevelReloader: Service, CustomStringConvertible {
   let control: LogLevelControl
   let requests: AsyncStream<Void>

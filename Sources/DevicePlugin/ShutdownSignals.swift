@@ -40,9 +40,9 @@ public final class ShutdownSignals: Sendable {
     return ShutdownSignals(pipe: fd)
   }
 
-  /// Reads the signals into `requests` and `reloads`, on the calling thread, for the rest of the process: the
-  /// main thread's job once it has started everything else. A blocking read, so it works
-  /// whatever the event loop is doing (the handler itself can only write to a pipe).
+  /// Reads the signals into `requests` and `reloads`, on the calling thread, for the rest of
+  /// the process: the main thread's job once it has started everything else. A blocking read,
+  /// so it works whatever the event loop is doing (the handler itself can only write to a pipe).
   public func readOnThisThread() -> Never {
     var byte: UInt8 = 0
     while true {
