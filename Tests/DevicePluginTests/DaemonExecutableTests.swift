@@ -1,8 +1,7 @@
 import DevicePlugin
 import Foundation
 import Testing
-import VaccelAgentAPI
-import VaccelRPC
+import VaccelAgents
 
 /// The executable's contract with whoever starts it: exit codes and one clear line.
 @Suite("vaccel-device-plugin executable")
@@ -143,11 +142,7 @@ struct DaemonThreadTests {
     // An admission: an agent spawned, watched (pidfd) and probed, with the probe's deadlines
     // and retry sleeps; a call through it; the checkpoint written on its own thread.
     let socket = try await kubelet.admit("vaccel.org/accel", [["accel-0"]]).hostSocket
-    _ = try await TTRPCClient.withConnection(to: .unix(path: socket), timeout: .seconds(5)) { connection in
-      try await connection.call(
-        service: VaccelAgentService.sync, method: "CreateSession", request: Vaccel_Session_CreateRequest(),
-        as: Vaccel_Session_CreateResponse.self)
-    }
+    _ = try await AgentProbe.sessionRoundTrip(.unix(path: socket), timeout: .seconds(5))
     _ = try await waitForCheckpoint(stateDir: directory.sub("state")) { $0.first?.pid != nil }
     // A SIGHUP, read on the main thread and reloaded on the loop.
     kill(pid, SIGHUP)

@@ -166,19 +166,21 @@ struct RolloutTests {
     /// Returns once the client has made `count` more calls, or failed.
     func makes(_ count: Int, within limit: Duration = .seconds(60)) async throws {
       let target = calls.load(ordering: .relaxed) + count
-      let deadline = ContinuousClock.now + limit
-      while calls.load(ordering: .relaxed) < target && failures.withLock({ $0.isEmpty }) {
-        guard ContinuousClock.now < deadline else { throw TimedOut(what: "\(count) more calls on \(socket)") }
-        try await Task.sleep(for: .milliseconds(5))  // polls a counter the loop advances
-      }
+      try await poll(until: { calls.load(ordering: .relaxed) >= target || !failures.withLock { $0.isEmpty } },
+                     within: limit, what: "\(count) more calls on \(socket)")
     }
 
     /// Returns once a call has failed: the next one a running client makes, if none has yet.
     func fails(within limit: Duration = .seconds(60)) async throws {
+      try await poll(until: { !failures.withLock { $0.isEmpty } }, within: limit, what: "a failed call on \(socket)")
+    }
+
+    /// Polls what the client's loop records (it pushes nothing) until `done`, or throws at `limit`.
+    private func poll(until done: () -> Bool, within limit: Duration, what: String) async throws {
       let deadline = ContinuousClock.now + limit
-      while failures.withLock({ $0.isEmpty }) {
-        guard ContinuousClock.now < deadline else { throw TimedOut(what: "a failed call on \(socket)") }
-        try await Task.sleep(for: .milliseconds(5))  // polls what the loop records
+      while !done() {
+        guard ContinuousClock.now < deadline else { throw TimedOut(what: what) }
+        try await Task.sleep(for: .milliseconds(5))
       }
     }
 
