@@ -25,7 +25,10 @@ enum AgentLogLine {
     if KnownAgentFailures.explain(line) != nil { return .error }
     var word = ""
     for character in line.prefix(64).uppercased() {
-      if character.isLetter {
+      // An ASCII letter by its value: isLetter reads the Unicode tables, pages the daemon
+      // would map for this alone (agents log in ASCII nearly always).
+      let isLetter = character.asciiValue.map { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) } ?? character.isLetter
+      if isLetter {
         word.append(character)
         continue
       }

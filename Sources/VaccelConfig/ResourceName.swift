@@ -29,12 +29,16 @@ public enum ResourceName {
     return nil
   }
 
+  // By the ASCII value: the kubelet's rules are ASCII, and Character's isLowercase and isNumber
+  // read the Unicode tables even for an ASCII letter (pages the daemon would map for this alone).
   private static func isLowerAlnum(_ c: Character) -> Bool {
-    c.isASCII && (c.isLowercase || c.isNumber)
+    guard let v = c.asciiValue else { return false }
+    return (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(v) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(v)
   }
 
   private static func isAlnum(_ c: Character) -> Bool {
-    c.isASCII && (c.isLetter || c.isNumber)
+    guard let v = c.asciiValue else { return false }
+    return isLowerAlnum(c) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(v)
   }
 
   private static func dnsSubdomainProblem(_ value: String) -> String? {

@@ -19,7 +19,11 @@ public indirect enum YAMLNode: Sendable {
     let text = scalar.string
     if text.hasPrefix("0x") { return Int(text.dropFirst(2), radix: 16) }
     if text.hasPrefix("0o") { return Int(text.dropFirst(2), radix: 8) }
-    guard let first = text.first, first.isNumber || ((first == "-" || first == "+") && text.count > 1) else { return nil }
+    // By its bytes: Character.isNumber reads the Unicode tables (pages the daemon would map for
+    // this alone), and Int(_:) takes ASCII digits only anyway.
+    guard let first = text.utf8.first else { return nil }
+    let digit = first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")
+    guard digit || ((first == UInt8(ascii: "-") || first == UInt8(ascii: "+")) && text.utf8.count > 1) else { return nil }
     return Int(text)
   }
 }

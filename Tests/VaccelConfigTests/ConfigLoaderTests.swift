@@ -155,6 +155,8 @@ struct ConfigLoaderTests {
     ("version: v1\nresources: [{name: vaccel.org/a, slots: 4097}]\n", "resources[0].slots", "out of range"),
     ("version: v1\nresources: [{name: vaccel.org/a, slots: -1}]\n", "resources[0].slots", "out of range"),
     ("version: v1\nresources: [{name: vaccel.org/a, slots: eight}]\n", "resources[0].slots", "whole number"),
+    ("version: v1\nresources: [{name: vaccel.org/a, slots: \u{663}}]\n", "resources[0].slots", "whole number"),  // an Arabic-Indic 3
+    ("version: v1\nresources: [{name: vaccel.org/a, slots: +}]\n", "resources[0].slots", "whole number"),
     ("version: v1\nresources: [{name: vaccel.org/a, slots: \"8\"}]\n", "resources[0].slots", "got the quoted string '8'; write 8 without quotes"),
     ("version: v1\nresources: [{name: vaccel.org/a, slots: 99999999999999999999999}]\n", "resources[0].slots", "whole number"),
     ("version: v1\nresources: [{name: vaccel.org/a, slots: [1]}]\n", "resources[0].slots", "whole number"),
