@@ -90,15 +90,30 @@ extension SlotAddressing {
 }
 
 /// One agent's place: where it listens and, for the unix transport, the allocation's folder.
-public struct AgentEndpoint: Sendable, Equatable {
+/// A class, never changed once made: every slot keeps one (two for vsock and tcp) in its
+/// supervisor, where a value would take about 110 bytes each whether or not an agent runs.
+public final class AgentEndpoint: Sendable, Equatable {
   /// The allocation's name ("" for vsock and tcp, and for the old one-folder-per-slot layout;
   /// the VM's hybrid-vsock socket for hybrid-vsock).
-  public var allocation: String
+  public let allocation: String
   /// unix: the folder mounted into the holder's containers, and the socket in it.
-  public var folder: String?
-  public var socketPath: String?
+  public let folder: String?
+  public let socketPath: String?
   /// Where the agent listens (`-a`).
-  public var listen: AgentAddress
+  public let listen: AgentAddress
   /// Where the probe connects (the same, or the loopback form of a wildcard listen address).
-  public var probe: AgentAddress
+  public let probe: AgentAddress
+
+  init(allocation: String, folder: String?, socketPath: String?, listen: AgentAddress, probe: AgentAddress) {
+    self.allocation = allocation
+    self.folder = folder
+    self.socketPath = socketPath
+    self.listen = listen
+    self.probe = probe
+  }
+
+  public static func == (lhs: AgentEndpoint, rhs: AgentEndpoint) -> Bool {
+    lhs.allocation == rhs.allocation && lhs.folder == rhs.folder && lhs.socketPath == rhs.socketPath
+      && lhs.listen == rhs.listen && lhs.probe == rhs.probe
+  }
 }

@@ -86,7 +86,8 @@ public actor SlotAgent {
   private var backoffTimer: Task<Void, any Error>?
   private let log: AgentLog
   private let changes: AsyncStream<Int>.Continuation
-  private let probe: AgentProbe
+  /// Made when used, from the resource's settings: kept, it cost about 40 bytes a slot.
+  private var probe: AgentProbe { AgentProbe(mode: context.agent.probe, timeout: context.agent.probeTimeout) }
   /// The resource's logger with this slot's id: made when something is said, not kept (a
   /// logger of its own per slot cost 0.23 KiB each, at 1,024 slots 0.23 MiB).
   private var logger: Logger {
@@ -116,7 +117,6 @@ public actor SlotAgent {
     self.context = context
     self.changes = changes
     self.log = AgentLog(path: context.logPath, maxBytes: context.agent.logMaxBytes)
-    self.probe = AgentProbe(mode: context.agent.probe, timeout: context.agent.probeTimeout)
     if !context.addressing.perAllocation {
       self.endpoint = context.addressing.endpoint(allocation: "")
       self.status.endpoint = endpoint?.listen.description
