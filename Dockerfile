@@ -6,9 +6,10 @@
 FROM swift:6.3-bookworm AS build
 WORKDIR /src
 COPY . .
-# scripts/release-flags: the layout flags (function sections, lld with the link order, RELR) and
+# scripts/release-flags: the layout flags (function sections, the standard library split into
+# them by scripts/stdlib-function-sections in Python, lld with the link order, RELR) and
 # -static-pie (glibc, libyaml, zlib and libstdc++ linked in).
-RUN apt-get update && apt-get install -y --no-install-recommends libyaml-dev zlib1g-dev \
+RUN apt-get update && apt-get install -y --no-install-recommends libyaml-dev zlib1g-dev python3 \
  && swift build -c release --static-swift-stdlib $(scripts/release-flags) --product vaccel-device-plugin \
  && swift build -c release --static-swift-stdlib $(scripts/release-flags) --product vaccelctl \
  && install -D -m 0755 .build/release/vaccel-device-plugin /out/vaccel-device-plugin \
