@@ -9,10 +9,12 @@ public import VaccelRPC
 public struct SlotAddressing: Sendable, Equatable {
   public let slotID: String
   public let index: Int
-  /// unix: the slot's folder and the root it lives under (`runDir`; nothing below it may be a
-  /// symlink). nil for vsock and tcp.
-  public let slotFolder: String?
+  /// unix: the root the slot's folder lives under (`runDir`; nothing below it may be a
+  /// symlink). nil for the other transports.
   public let root: String?
+  /// unix: the resource's folder name under `root` (nil for the other transports). The slot's
+  /// folder is made from it when asked, not kept: a path of its own per slot cost 80 bytes each.
+  private let slug: String?
   /// hybrid-vsock: the port the guest dials (`vsock://2:<port>`); nil for the other transports.
   public let hybridPort: UInt32?
   private let fixed: AgentEndpoint?
@@ -24,27 +26,33 @@ public struct SlotAddressing: Sendable, Equatable {
     hybridPort = resource.transport == .hybridVsock ? UInt32(resource.basePort) : nil
     switch resource.transport {
     case .unix:
-      slotFolder = EndpointLayout.slotFolder(runDir: runDir, resource: resource, slot: index)
       root = runDir
+      slug = resource.slug
       fixed = nil
     case .hybridVsock:
-      slotFolder = nil
       root = nil
+      slug = nil
       fixed = nil
     case .vsock:
-      slotFolder = nil
       root = nil
+      slug = nil
       // The probe dials the loopback CID: the agent listens on any CID.
       fixed = AgentEndpoint(
         allocation: "", folder: nil, socketPath: nil,
         listen: .vsock(cid: resource.agent.vsockListenCID, port: UInt32(port)),
         probe: .vsock(cid: 1, port: UInt32(port)))  // VMADDR_CID_LOCAL
     case .tcp:
-      slotFolder = nil
       root = nil
+      slug = nil
       let address = AgentAddress.tcp(host: resource.nodeIP ?? "127.0.0.1", port: port)
       fixed = AgentEndpoint(allocation: "", folder: nil, socketPath: nil, listen: address, probe: address)
     }
+  }
+
+  /// unix: the slot's folder, `EndpointLayout.slotFolder` (nil for the other transports).
+  public var slotFolder: String? {
+    guard let root, let slug else { return nil }
+    return root.joiningPath(slug).joiningPath(slotID)
   }
 
   /// Whether every holder gets a place of its own (unix, hybrid-vsock), or all share the
