@@ -45,7 +45,7 @@ public actor DeviceManager {
     self.agents = agents
     self.metrics = metrics
     self.sandboxes = resource.transport == .hybridVsock ? sandboxes : nil
-    self.table = SlotTable(resource: resource)
+    self.table = SlotTable(resource: resource, ids: agents?.slots.map(\.context.slotID))
     self.agentStatus = Array(repeating: SlotAgentStatus(), count: resource.slots)
     self.runtimeEndpoints = (0..<resource.slots).map { index in
       agents == nil ? SlotEndpoint.podAddress(resource: resource, slot: index, containerPath: resource.containerPath) : ""

@@ -22,7 +22,6 @@ struct SlotTable: Sendable {
   }
 
   private(set) var slots: [Slot]
-  private let indexByID: [String: Int]
   /// Kept as the slots change, so metrics never recount every slot (O(1) a change).
   private(set) var healthyCount: Int
   private(set) var allocatedCount = 0
@@ -30,23 +29,33 @@ struct SlotTable: Sendable {
   private var clock: UInt64 = 0
   let policy: AllocationPolicy
 
-  init(resource: ResourceConfig) {
-    self.slots = (0..<resource.slots).map { Slot(index: $0, id: resource.deviceID(slot: $0)) }
-    self.indexByID = Dictionary(uniqueKeysWithValues: slots.map { ($0.id, $0.index) })
+  /// `ids`: the slots' device IDs if someone made them already (the agent pool's slots), to
+  /// share their strings: a copy each cost 48 bytes a slot. Each must be
+  /// `resource.deviceID(slot:)`.
+  init(resource: ResourceConfig, ids: [String]? = nil) {
+    precondition(ids.map { $0.count == resource.slots } ?? true, "one device ID per slot")
+    self.slots = (0..<resource.slots).map { Slot(index: $0, id: ids?[$0] ?? resource.deviceID(slot: $0)) }
     self.healthyCount = resource.slots
     self.policy = resource.policy
   }
 
   var devices: [DeviceStatus] { slots.map { DeviceStatus(id: $0.id, healthy: $0.healthy) } }
 
-  func index(of id: String) -> Int? { indexByID[id] }
+  /// The slot of a device ID, by the index it ends in (`<slug>-<index>`), checked against that
+  /// slot's own ID: a dictionary from IDs to slots cost 48 bytes a slot.
+  func index(of id: String) -> Int? {
+    guard let dash = id.lastIndex(of: "-"), let index = Int(id[id.index(after: dash)...]),
+      slots.indices.contains(index), slots[index].id == id
+    else { return nil }
+    return index
+  }
 
   /// Resolves device IDs from a request: every ID known, none twice.
   func resolve(_ ids: [String], resourceName: String) throws(PluginError) -> [Int] {
     var seen = Set<Int>()
     var indices: [Int] = []
     for id in ids {
-      guard let index = indexByID[id] else {
+      guard let index = index(of: id) else {
         throw .invalidArgument("unknown device ID \(PluginError.quote(id)) for resource \(resourceName)")
       }
       guard seen.insert(index).inserted else {

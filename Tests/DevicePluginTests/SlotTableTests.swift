@@ -18,6 +18,22 @@ struct SlotTableTests {
     #expect(devices == (0..<4).map { DeviceStatus(id: "accel-\($0)", healthy: true) })
   }
 
+  @Test func anIDNamesItsSlotAndNothingElseDoes() throws {
+    let table = table(.spread, slots: 12)
+    for index in 0..<12 { #expect(table.index(of: "accel-\(index)") == index) }
+    for id in ["accel-08", "accel-+3", "accel-12", "accel--1", "accel-", "other-3", "accel3", "3", ""] {
+      #expect(table.index(of: id) == nil, "\(id)")
+      #expect(throws: PluginError.self) { try table.resolve([id], resourceName: "r") }
+    }
+    #expect(try table.resolve(["accel-11", "accel-0"], resourceName: "r") == [11, 0])
+  }
+
+  @Test func theAgentPoolsIDsAreTheTablesOwn() {
+    let resource = ResourceConfig(slots: 3)
+    let ids = (0..<3).map { resource.deviceID(slot: $0) }
+    #expect(SlotTable(resource: resource, ids: ids).devices == SlotTable(resource: resource).devices)
+  }
+
   @Test func packPrefersTheLowestSlot() throws {
     var table = table(.pack)
     table.recordAllocation([0])
