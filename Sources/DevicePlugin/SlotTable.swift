@@ -30,8 +30,8 @@ struct SlotTable: Sendable {
   let policy: AllocationPolicy
 
   /// `ids`: the slots' device IDs if someone made them already (the agent pool's slots), to
-  /// share their strings: a copy each cost 48 bytes a slot. Each must be
-  /// `resource.deviceID(slot:)`.
+  /// share their strings: an ID longer than 15 bytes (a small string's most) is a heap string,
+  /// 48 bytes or more, and a copy of its own per slot. Each must be `resource.deviceID(slot:)`.
   init(resource: ResourceConfig, ids: [String]? = nil) {
     precondition(ids.map { $0.count == resource.slots } ?? true, "one device ID per slot")
     self.slots = (0..<resource.slots).map { Slot(index: $0, id: ids?[$0] ?? resource.deviceID(slot: $0)) }
@@ -44,8 +44,7 @@ struct SlotTable: Sendable {
   /// The slot of a device ID, by the index it ends in (`<slug>-<index>`), checked against that
   /// slot's own ID: a dictionary from IDs to slots cost 48 bytes a slot.
   func index(of id: String) -> Int? {
-    guard let dash = id.lastIndex(of: "-"), let index = Int(id[id.index(after: dash)...]),
-      slots.indices.contains(index), slots[index].id == id
+    guard let index = ResourceConfig.slot(inDeviceID: id[...]), slots.indices.contains(index), slots[index].id == id
     else { return nil }
     return index
   }
