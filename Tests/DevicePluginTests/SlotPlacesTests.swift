@@ -24,6 +24,7 @@ struct SlotPlacesTests {
 
   @Test func aLogFileNamesItsSlotAndNothingElseDoes() throws {
     let monitor = try ProcessMonitor(reapOrphans: false, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    defer { monitor.shutdown() }  // its watcher thread
     let pool = AgentPool(
       resource: ResourceConfig(name: "vaccel.org/accel", slots: 12), runDir: "/nonexistent/run",
       stateDir: "/nonexistent/state", launcher: PosixLauncher(monitor: monitor), searchPath: nil,
