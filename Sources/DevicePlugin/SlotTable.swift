@@ -44,7 +44,8 @@ struct SlotTable: Sendable {
   /// The slot of a device ID, by the index it ends in (`<slug>-<index>`), checked against that
   /// slot's own ID: a dictionary from IDs to slots cost 48 bytes a slot.
   func index(of id: String) -> Int? {
-    guard let index = ResourceConfig.slot(inDeviceID: id[...]), slots.indices.contains(index), slots[index].id == id
+    guard let dash = id.lastIndex(of: "-"), let index = Int(id[id.index(after: dash)...]),
+      slots.indices.contains(index), slots[index].id == id
     else { return nil }
     return index
   }

@@ -89,9 +89,9 @@ public actor AgentPool {
   /// The slot whose log file `name` is ("<slot-id>.log"), by the index its id ends in, checked
   /// against that slot's id: a table from names to slots cost about 50 bytes a slot.
   nonisolated func slot(ofLog name: String) -> Int? {
-    guard name.hasSuffix(".log") else { return nil }
-    let id = name.dropLast(4)
-    guard let index = ResourceConfig.slot(inDeviceID: id), slots.indices.contains(index), slots[index].context.slotID == id
+    guard name.hasSuffix(".log"), let dash = name.lastIndex(of: "-"),
+      let index = Int(name[name.index(after: dash)..<name.index(name.endIndex, offsetBy: -4)]),
+      slots.indices.contains(index), name == slots[index].context.slotID + ".log"
     else { return nil }
     return index
   }

@@ -219,13 +219,6 @@ public struct ResourceConfig: Sendable, Equatable {
 
   /// Stable device IDs `<slug>-0` … `<slug>-N-1`.
   public func deviceID(slot index: Int) -> String { "\(slug)-\(index)" }
-
-  /// The slot index a device ID ends in, `deviceID(slot:)` read back; the rest is not checked,
-  /// so a caller compares the whole ID with that slot's own.
-  public static func slot(inDeviceID id: Substring) -> Int? {
-    guard let dash = id.lastIndex(of: "-") else { return nil }
-    return Int(id[id.index(after: dash)...])
-  }
 }
 
 extension String {
